@@ -1,0 +1,184 @@
+"""DRConv speed and memory against nn.Conv2d and the naive reference.
+
+Prints, per shape, forward and forward+backward time of each DRConv generator
+as a ratio to nn.Conv2d of the same shape and to the naive all-regions
+reference (same layer, same filters, computed as m convolutions then
+select), and the training-step peak memory ratio to that reference. All
+numbers come from this one process, side by side.
+
+    python benchmarks/bench_drconv.py [--repeat 5] [--shapes resnet ...]
+"""
+import argparse
+import ctypes
+import gc
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+from mmdrconv import DRConv
+from mmdrconv.ops import naive_region_conv
+
+# glibc mallopt parameters.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+# name: (batch, in, out, height, width, kernel, padding, dilation)
+SHAPES = {
+    'r50-c3 3x3 128@100x100': (2, 128, 128, 100, 100, 3, 1, 1),
+    'r50-c4 3x3 256@50x50': (2, 256, 256, 50, 50, 3, 1, 1),
+    'r50-c5 3x3 512@25x25': (2, 512, 512, 25, 25, 3, 1, 1),
+    'deeplabv3-d8 3x3 d2 256@64x128': (2, 256, 256, 64, 128, 3, 2, 2),
+    'shufflenetv2 1x1 58@28x28': (8, 58, 58, 28, 28, 1, 0, 1),
+    'shufflenetv2 1x1 116@14x14': (8, 116, 116, 14, 14, 1, 0, 1),
+    'shufflenetv2 1x1 232@7x7': (8, 232, 232, 7, 7, 1, 0, 1),
+    'mobilenetv2 1x1 32->192@56x56': (8, 32, 192, 56, 56, 1, 0, 1),
+}
+
+
+def naive_forward(layer: DRConv, x):
+    return naive_region_conv(x, layer.region_filters(x), layer.guide(x),
+                             layer.bias, layer.stride, layer.padding,
+                             layer.dilation, layer.groups)
+
+
+def median_time(fn, repeat):
+    fn()  # warm-up: oneDNN primitive creation, allocator
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _status_kib(field):
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def peak_memory(fn):
+    """Peak resident memory (bytes) that ``fn`` adds, on Linux.
+
+    PyTorch has no CPU allocator statistics, so we make glibc return every
+    block over 64 KiB to the OS on free (RSS then follows live tensors),
+    reset the kernel's high-water mark and read it back after ``fn``.
+    """
+    libc = ctypes.CDLL('libc.so.6')
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 16)
+    libc.mallopt(M_TRIM_THRESHOLD, 1 << 16)
+    gc.collect()
+    libc.malloc_trim(0)
+    with open('/proc/self/clear_refs', 'w') as refs:
+        refs.write('5')  # reset VmHWM to the current RSS
+    base = _status_kib('VmRSS')
+    fn()
+    return (_status_kib('VmHWM') - base) * 1024
+
+
+def training_step(forward, x):
+    def step():
+        out = forward(x)
+        out.backward(torch.ones_like(out))
+    return step
+
+
+def measure(shape, generators, repeat, region_num):
+    batch, cin, cout, h, w, k, pad, dil = shape
+    torch.manual_seed(0)
+    x = torch.randn(batch, cin, h, w, requires_grad=True)
+    conv = nn.Conv2d(cin, cout, k, padding=pad, dilation=dil)
+    with torch.no_grad():
+        conv_fwd = median_time(lambda: conv(x), repeat)
+    conv_train = median_time(training_step(conv, x), repeat)
+    rows = []
+    for generator in generators:
+        layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
+                       region_num=region_num, generator=generator)
+        with torch.no_grad():  # spread pixels over the regions
+            layer.guide.weight.normal_(std=0.1)
+            fwd = median_time(lambda: layer(x), repeat)
+            naive_fwd = median_time(lambda: naive_forward(layer, x), repeat)
+        train = median_time(training_step(layer, x), repeat)
+        naive_train = median_time(
+            training_step(lambda t: naive_forward(layer, t), x),
+            max(1, repeat // 2))
+        rows.append(
+            dict(generator=generator,
+                 fwd_vs_conv=fwd / conv_fwd,
+                 train_vs_conv=train / conv_train,
+                 fwd_speedup_vs_naive=naive_fwd / fwd,
+                 train_speedup_vs_naive=naive_train / train,
+                 conv_fwd_ms=conv_fwd * 1e3,
+                 layer=layer))
+    return x, rows
+
+
+def add_memory(x, rows):
+    # After every timing: the malloc settings it needs slow allocation.
+    for row in rows:
+        layer = row.pop('layer')
+        for _ in range(2):  # second run: steady state (no lazy init)
+            mem = peak_memory(training_step(layer, x))
+            naive = peak_memory(
+                training_step(lambda t: naive_forward(layer, t), x))
+        row['mem_vs_naive'] = mem / naive
+        row['mem_mib'] = mem / 2**20
+        row['naive_mem_mib'] = naive / 2**20
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--region-num', type=int, default=8)
+    parser.add_argument('--generators', nargs='+',
+                        default=['modulated', 'mixture'])
+    parser.add_argument('--shapes', nargs='*', default=None,
+                        help='substrings of shape names to run (default all)')
+    parser.add_argument('--threads', type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
+          f'm={args.region_num}, median of {args.repeat}')
+    header = ('| shape | generator | conv fwd ms | fwd / conv | '
+              'train / conv | fwd speed-up vs naive | '
+              'train speed-up vs naive | train peak mem / naive |')
+    measured = []
+    for name, shape in SHAPES.items():
+        if args.shapes and not any(s in name for s in args.shapes):
+            continue
+        print(f'timing {name} ...', flush=True)
+        measured.append((name, *measure(shape, args.generators, args.repeat,
+                                        args.region_num)))
+    for name, x, rows in measured:
+        add_memory(x, rows)
+    print(header)
+    print('|' + '---|' * 8)
+    summary = {g: [] for g in args.generators}
+    for name, _, rows in measured:
+        for row in rows:
+            summary[row['generator']].append(row)
+            print(f"| {name} | {row['generator']} | "
+                  f"{row['conv_fwd_ms']:.2f} | {row['fwd_vs_conv']:.2f} | "
+                  f"{row['train_vs_conv']:.2f} | "
+                  f"{row['fwd_speedup_vs_naive']:.2f} | "
+                  f"{row['train_speedup_vs_naive']:.2f} | "
+                  f"{row['mem_vs_naive']:.2f} "
+                  f"({row['mem_mib']:.0f} / {row['naive_mem_mib']:.0f} MiB) |")
+    for generator, rows in summary.items():
+        if not rows:
+            continue
+        fwd = [r['fwd_vs_conv'] for r in rows]
+        print(f'{generator}: forward / conv median {statistics.median(fwd):.2f}'
+              f' max {max(fwd):.2f}; train speed-up vs naive median '
+              f"{statistics.median(r['train_speedup_vs_naive'] for r in rows):.2f}"
+              f'; train peak memory / naive median '
+              f"{statistics.median(r['mem_vs_naive'] for r in rows):.2f}")
+
+
+if __name__ == '__main__':
+    main()
