@@ -9,8 +9,6 @@ numbers come from this one process, side by side.
     python benchmarks/bench_drconv.py [--repeat 5] [--shapes resnet ...]
 """
 import argparse
-import ctypes
-import gc
 import statistics
 import time
 
@@ -19,9 +17,7 @@ import torch.nn as nn
 
 from mmdrconv import DRConv
 from mmdrconv.ops import naive_region_conv
-
-# glibc mallopt parameters.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+from mmdrconv.profiling import peak_memory
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {
@@ -50,33 +46,6 @@ def median_time(fn, repeat):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _status_kib(field):
-    with open('/proc/self/status') as status:
-        for line in status:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def peak_memory(fn):
-    """Peak resident memory (bytes) that ``fn`` adds, on Linux.
-
-    PyTorch has no CPU allocator statistics, so we make glibc return every
-    block over 64 KiB to the OS on free (RSS then follows live tensors),
-    reset the kernel's high-water mark and read it back after ``fn``.
-    """
-    libc = ctypes.CDLL('libc.so.6')
-    libc.mallopt(M_MMAP_THRESHOLD, 1 << 16)
-    libc.mallopt(M_TRIM_THRESHOLD, 1 << 16)
-    gc.collect()
-    libc.malloc_trim(0)
-    with open('/proc/self/clear_refs', 'w') as refs:
-        refs.write('5')  # reset VmHWM to the current RSS
-    base = _status_kib('VmRSS')
-    fn()
-    return (_status_kib('VmHWM') - base) * 1024
 
 
 def training_step(forward, x):

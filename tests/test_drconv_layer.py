@@ -141,3 +141,19 @@ def test_training_steps_reduce_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize('generator', ['modulated', 'mixture'])
+def test_complexity_counts_drconv_as_one_conv_plus_extras(generator):
+    from mmdrconv.profiling import count_complexity
+    layer = DRConv(16, 32, 3, padding=1, region_num=4, generator=generator)
+    x = torch.randn(2, 16, 10, 10)
+    counts = count_complexity(layer, lambda: layer(x))
+    conv = 2 * 32 * 100 * 16 * 9
+    guide = 2 * 4 * 100 * 16 * 9
+    if generator == 'modulated':
+        extra = 2 * 32 * 100 + 2 * (16 * 8 + 8 * 4 * 32)  # scale + MLP
+    else:
+        extra = 2 * 4 * 4 * 32 * 16 * 9 + 2 * 16 * 16  # synthesis + routing
+    assert counts['macs'] == conv + guide + extra
+    assert counts['params'] == sum(p.numel() for p in layer.parameters())

@@ -1,0 +1,52 @@
+"""Evaluate a checkpoint (COCO mAP via CocoMetric, mIoU via IoUMetric).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR]
+        [--show] [--show-dir DIR] [--cfg-options k=v ...] [--launcher ...]
+
+(also ``python -m mmdrconv.cli.test``)
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from mmdrconv.apis import load_config
+from mmdrconv.runner import add_prediction_dump, build_runner, \
+    prepare_test_cfg
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where to save the metrics')
+    parser.add_argument(
+        '--out', help='detection: dump predictions to this .pkl; '
+        'segmentation: save predicted label maps to this folder')
+    parser.add_argument('--show', action='store_true')
+    parser.add_argument('--show-dir', help='save painted predictions here')
+    parser.add_argument('--wait-time', type=float, default=2)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, args.work_dir,
+                           args.show, args.show_dir, args.wait_time,
+                           args.launcher)
+    runner = build_runner(cfg)
+    if args.out:
+        add_prediction_dump(runner, cfg, args.out)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,46 @@
+"""Train a detector or segmentor from a config (mmdet 3.x / mmseg 1.x).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+(also ``python -m mmdrconv.cli.train``)
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from mmdrconv.apis import load_config
+from mmdrconv.runner import build_runner, prepare_train_cfg
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from this checkpoint, or with no value from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision training')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume,
+                            args.amp, args.launcher)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,113 @@
+"""Parameters, multiply-adds, latency and peak memory of a model.
+
+Multiply-adds are counted with forward hooks on the layers that carry
+almost all of a CNN's arithmetic: nn.Conv2d, nn.Linear and DRConv. DRConv is
+counted as what it computes: one standard convolution per output pixel
+(its selected filter), plus its guide conv and generator (their own
+nn.Conv2d / nn.Linear hooks), plus the filter synthesis of the 'mixture'
+and 'paper' generators. Normalisation, activations, pooling, RoIAlign and
+NMS are not counted (as in most detection papers' FLOPs).
+"""
+import ctypes
+import gc
+import statistics
+import time
+from typing import Callable, Dict
+
+import torch
+import torch.nn as nn
+
+from .layers import DRConv
+
+
+def _conv_macs(module, output: torch.Tensor) -> int:
+    kh, kw = module.kernel_size
+    return output.numel() * (module.in_channels // module.groups) * kh * kw
+
+
+def _drconv_macs(module: DRConv, inputs, output) -> int:
+    macs = _conv_macs(module, output)
+    if module.generator == 'mixture':
+        gen = module.filter_generator
+        macs += inputs[0].shape[0] * module.region_num * gen.num_bases * \
+            gen.bases[0].numel()
+    elif module.generator == 'modulated':
+        macs += output.numel()  # the per-pixel region scale
+        if module.groups == 1:
+            # The guide runs fused into the main conv (no hook fires for it).
+            macs += _conv_macs(module, output) * module.region_num // \
+                module.out_channels
+    return macs
+
+
+def count_complexity(model: nn.Module, run: Callable[[], object]) -> Dict:
+    """Params and multiply-adds of ``model`` during one call of ``run``."""
+    counts = dict(macs=0)
+
+    def hook(module, inputs, output):
+        if isinstance(output, (tuple, list)):
+            output = output[0]
+        if isinstance(module, DRConv):
+            counts['macs'] += _drconv_macs(module, inputs, output)
+        elif isinstance(module, nn.Conv2d):
+            counts['macs'] += _conv_macs(module, output)
+        elif isinstance(module, nn.Linear):
+            counts['macs'] += output.numel() * module.in_features
+
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear, DRConv))
+    ]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    counts['params'] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
+def median_latency(fn: Callable[[], object], repeat: int = 10,
+                   warmup: int = 2) -> float:
+    """Median wall time of ``fn`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# glibc mallopt parameters.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak resident memory in bytes that ``fn`` adds (Linux, CPU).
+
+    PyTorch keeps no CPU allocator statistics, so glibc is told to hand every
+    block over 64 KiB back to the OS on free (RSS then follows the live
+    tensors), the kernel's high-water mark is reset, and read after ``fn``.
+    This slows later allocations: measure time before memory.
+    """
+    libc = ctypes.CDLL('libc.so.6')
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 16)
+    libc.mallopt(M_TRIM_THRESHOLD, 1 << 16)
+    gc.collect()
+    libc.malloc_trim(0)
+    with open('/proc/self/clear_refs', 'w') as refs:
+        refs.write('5')  # reset VmHWM to the current RSS
+    base = _status_kib('VmRSS')
+    fn()
+    return (_status_kib('VmHWM') - base) * 1024
