@@ -7,6 +7,8 @@ PYTHON_BOOTSTRAP ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+# Every transitive dependency pinned to a tested version.
+PIN := -c requirements/constraints.txt
 STAMP := $(VENV)/.installed
 JOBS ?= $(shell nproc)
 PYTEST_ARGS ?=
@@ -20,20 +22,22 @@ install: $(STAMP)
 
 # Rebuilt only when the pins or the package metadata change, so a second
 # `make install` on a set-up machine is a no-op.
-$(STAMP): requirements/build.txt requirements/mmcv.txt requirements/runtime.txt setup.py
+$(STAMP): requirements/build.txt requirements/mmcv.txt requirements/runtime.txt \
+          requirements/constraints.txt setup.py
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	$(PIP) install -q -r requirements/build.txt
+	$(PIP) install -q $(PIN) -r requirements/build.txt
 	@if $(PY) -c "import mmcv, mmcv._ext" 2>/dev/null; then \
 	  echo "mmcv with compiled ops already installed."; \
 	else \
 	  echo "==> Installing mmcv 2.1.0 with its compiled ops (MMCV_WITH_OPS=1)."; \
 	  echo "    PyPI ships no mmcv wheels, so the first install compiles ~77 C++ files:"; \
-	  echo "    about 23 minutes on 2 cores. pip caches the built wheel; later installs take seconds."; \
+	  echo "    7 to 25 minutes on 2 cores. pip caches the built wheel; later installs reuse it."; \
 	  $(PIP) install -q 'setuptools==$(MMCV_BUILD_SETUPTOOLS)' && \
-	  MMCV_WITH_OPS=1 MAX_JOBS=$(JOBS) $(PIP) install --no-build-isolation -r requirements/mmcv.txt && \
-	  $(PIP) install -q -r requirements/build.txt || exit 1; \
+	  MMCV_WITH_OPS=1 MAX_JOBS=$(JOBS) $(PIP) install --no-build-isolation $(PIN) \
+	    -r requirements/mmcv.txt && \
+	  $(PIP) install -q $(PIN) -r requirements/build.txt || exit 1; \
 	fi
-	$(PIP) install -q -r requirements/runtime.txt
+	$(PIP) install -q $(PIN) -r requirements/runtime.txt
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	$(PY) -c "import mmcv._ext, mmdet.models, mmseg.models, mmdrconv; print('mmdrconv stack ready')"
 	@touch $(STAMP)

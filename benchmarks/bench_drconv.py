@@ -10,14 +10,13 @@ numbers come from this one process, side by side.
 """
 import argparse
 import statistics
-import time
 
 import torch
 import torch.nn as nn
 
 from mmdrconv import DRConv
 from mmdrconv.ops import naive_region_conv
-from mmdrconv.profiling import peak_memory
+from mmdrconv.profiling import median_latency, peak_memory
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {
@@ -38,16 +37,6 @@ def naive_forward(layer: DRConv, x):
                              layer.dilation, layer.groups)
 
 
-def median_time(fn, repeat):
-    fn()  # warm-up: oneDNN primitive creation, allocator
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def training_step(forward, x):
     def step():
         out = forward(x)
@@ -61,18 +50,18 @@ def measure(shape, generators, repeat, region_num):
     x = torch.randn(batch, cin, h, w, requires_grad=True)
     conv = nn.Conv2d(cin, cout, k, padding=pad, dilation=dil)
     with torch.no_grad():
-        conv_fwd = median_time(lambda: conv(x), repeat)
-    conv_train = median_time(training_step(conv, x), repeat)
+        conv_fwd = median_latency(lambda: conv(x), repeat)
+    conv_train = median_latency(training_step(conv, x), repeat)
     rows = []
     for generator in generators:
         layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
                        region_num=region_num, generator=generator)
         with torch.no_grad():  # spread pixels over the regions
             layer.guide.weight.normal_(std=0.1)
-            fwd = median_time(lambda: layer(x), repeat)
-            naive_fwd = median_time(lambda: naive_forward(layer, x), repeat)
-        train = median_time(training_step(layer, x), repeat)
-        naive_train = median_time(
+            fwd = median_latency(lambda: layer(x), repeat)
+            naive_fwd = median_latency(lambda: naive_forward(layer, x), repeat)
+        train = median_latency(training_step(layer, x), repeat)
+        naive_train = median_latency(
             training_step(lambda t: naive_forward(layer, t), x),
             max(1, repeat // 2))
         rows.append(

@@ -6,6 +6,7 @@ The logic follows mmdet's and mmseg's own tools, for both tasks: the config's
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.config import Config
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
@@ -78,9 +79,24 @@ def prepare_test_cfg(cfg: Config,
     return cfg
 
 
+def _distributed_on_cpu(cfg: Config) -> None:
+    """Distributed runs without CUDA: gloo, and DDP without device_ids
+    (mmengine's default wrapper passes the local rank as a CUDA device)."""
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
 def build_runner(cfg: Config) -> Runner:
     """Check the data, then build mmengine's Runner for ``cfg``."""
     check_dataset(cfg)
+    _distributed_on_cpu(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

@@ -157,3 +157,14 @@ def test_complexity_counts_drconv_as_one_conv_plus_extras(generator):
         extra = 2 * 4 * 4 * 32 * 16 * 9 + 2 * 16 * 16  # synthesis + routing
     assert counts['macs'] == conv + guide + extra
     assert counts['params'] == sum(p.numel() for p in layer.parameters())
+
+
+@pytest.mark.parametrize('generator', ['mixture', 'paper', 'modulated'])
+def test_empty_batch(generator):
+    # Mask heads see empty RoI batches.
+    layer = DRConv(8, 4, 3, padding=1, region_num=3, generator=generator)
+    x = torch.randn(0, 8, 14, 14, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (0, 4, 14, 14)
+    y.sum().backward()
+    assert x.grad.shape == x.shape

@@ -206,3 +206,17 @@ def test_padded_and_chunked_plans_agree(monkeypatch, chunk_elements):
     plan = region_conv_mod._Plan(inputs[2], geom)
     assert plan.padded == (chunk_elements > 64)
     assert_matches_reference(inputs, stride=1, padding=1, dilation=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_cuda_matches_cpu(dtype):
+    inputs = make_inputs(2, 8, 6, 4, 3, 1, 1, 1, 1, dtype=dtype)
+    y, grads, grad_out = forward_and_grads(region_conv, inputs, padding=1)
+    cuda_inputs = [t.detach().cuda().requires_grad_() for t in inputs]
+    y_cuda, grads_cuda, _ = forward_and_grads(region_conv, cuda_inputs,
+                                              grad_out.cuda(), padding=1)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+    torch.testing.assert_close(y_cuda.cpu(), y, **tol)
+    for g_cuda, g in zip(grads_cuda, grads):
+        torch.testing.assert_close(g_cuda.cpu(), g, **tol)

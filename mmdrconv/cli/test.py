@@ -6,11 +6,9 @@
 (also ``python -m mmdrconv.cli.test``)
 """
 import argparse
-import os
-
-from mmengine.config import DictAction
 
 from mmdrconv.apis import load_config
+from mmdrconv.cli import add_common_args, parse
 from mmdrconv.runner import add_prediction_dump, build_runner, \
     prepare_test_cfg
 
@@ -26,14 +24,8 @@ def parse_args(argv=None):
     parser.add_argument('--show', action='store_true')
     parser.add_argument('--show-dir', help='save painted predictions here')
     parser.add_argument('--wait-time', type=float, default=2)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse(parser, argv)
 
 
 def main(argv=None):

@@ -6,11 +6,9 @@
 (also ``python -m mmdrconv.cli.train``)
 """
 import argparse
-import os
-
-from mmengine.config import DictAction
 
 from mmdrconv.apis import load_config
+from mmdrconv.cli import add_common_args, parse
 from mmdrconv.runner import build_runner, prepare_train_cfg
 
 
@@ -24,14 +22,8 @@ def parse_args(argv=None):
         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision training')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse(parser, argv)
 
 
 def main(argv=None):

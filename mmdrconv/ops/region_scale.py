@@ -18,7 +18,7 @@ def _pixel_scales(scales: Tensor, region: Tensor) -> Tensor:
     an (B, O, H*W) int64 index.
     """
     batch, regions, out_channels = scales.shape
-    one_hot = F.one_hot(region.view(batch, -1), regions).to(scales.dtype)
+    one_hot = F.one_hot(region.flatten(1), regions).to(scales.dtype)
     pixel = torch.bmm(scales.transpose(1, 2), one_hot.transpose(1, 2))
     return pixel.view(batch, out_channels, *region.shape[1:])
 
@@ -40,16 +40,15 @@ class RegionScaleFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         out, scales, guide, region = ctx.saved_tensors
-        batch, channels = out.shape[:2]
         grad_out = grad_scales = grad_guide = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_out = grad_y * _pixel_scales(scales, region)
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             # t[b, o, p] = dL/dy * conv(x, weight): the response per unit
             # scale, from which both remaining gradients follow.
-            t = (grad_y * out).reshape(batch, channels, -1)
+            t = (grad_y * out).flatten(2)
             if ctx.needs_input_grad[1]:
-                one_hot = F.one_hot(region.view(batch, -1),
+                one_hot = F.one_hot(region.flatten(1),
                                     scales.shape[1]).to(t.dtype)
                 grad_scales = torch.bmm(t, one_hot).transpose(1, 2)
             if ctx.needs_input_grad[2]:

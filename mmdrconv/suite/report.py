@@ -174,6 +174,20 @@ def _training_curve(cell: Cell):
     return steps, [points[s] for s in steps]
 
 
+def _task_panels(plt, count: int):
+    fig, axes = plt.subplots(1, count, figsize=(4.5 * count, 3.6),
+                             squeeze=False)
+    return fig, axes[0]
+
+
+def _save(plt, fig, folder: str, name: str) -> str:
+    fig.tight_layout()
+    path = osp.join(folder, name)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _plots(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
     import matplotlib
     matplotlib.use('Agg')
@@ -194,15 +208,10 @@ def _plots(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
         ax.set_xticks(range(len(task_rows)),
                       [r['variant'] for r in task_rows])
         ax.set_title(f'{task.name}\n{metric}', fontsize=9)
-    fig.tight_layout()
-    paths.append(osp.join(suite.work_dir, 'metrics.png'))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(plt, fig, suite.work_dir, 'metrics.png'))
 
-    fig, axes = plt.subplots(1, len(suite.tasks),
-                             figsize=(4.5 * len(suite.tasks), 3.6),
-                             squeeze=False)
-    for ax, task in zip(axes[0], suite.tasks):
+    fig, axes = _task_panels(plt, len(suite.tasks))
+    for ax, task in zip(axes, suite.tasks):
         metric = task.metrics[0]
         for row in (r for r in rows if r['task'] == task.name):
             macs = row['profile'].get('macs')
@@ -215,16 +224,11 @@ def _plots(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
         ax.set_ylabel(metric)
         ax.set_title(task.name, fontsize=9)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(osp.join(suite.work_dir, 'accuracy_vs_macs.png'))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(plt, fig, suite.work_dir, 'accuracy_vs_macs.png'))
 
-    fig, axes = plt.subplots(1, len(suite.tasks),
-                             figsize=(4.5 * len(suite.tasks), 3.6),
-                             squeeze=False)
+    fig, axes = _task_panels(plt, len(suite.tasks))
     colors = {}
-    for ax, task in zip(axes[0], suite.tasks):
+    for ax, task in zip(axes, suite.tasks):
         for cell in (c for c in cells if c.task is task):
             steps, losses = _training_curve(cell)
             if not steps:
@@ -236,10 +240,7 @@ def _plots(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
         ax.set_ylabel('training loss')
         ax.set_title(task.name, fontsize=9)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(osp.join(suite.work_dir, 'training_curves.png'))
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(plt, fig, suite.work_dir, 'training_curves.png'))
     return paths
 
 

@@ -5,6 +5,7 @@ stopping the others."""
 import collections
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
@@ -19,6 +20,16 @@ from .spec import Cell, Suite, load_suite
 # Lines of a cell's output echoed live: the progress display.
 PROGRESS_MARKERS = ('Iter(train)', 'Iter(val)', 'Error', 'Traceback',
                     'resumed', 'Resumed')
+_PROGRESS_FIELDS = re.compile(
+    r'(Iter\((?:train|val)\)\s*\[\s*\d+/\d+\])|(eta: \S+)|'
+    r'(?<![\w.])(loss: [\d.]+)|((?:coco/(?:bbox|segm)_mAP|mIoU): [\d.]+)')
+
+
+def _progress(line: str) -> str:
+    """The compact form of an mmengine log line: iteration, eta, loss,
+    headline metrics."""
+    fields = [m.group(0) for m in _PROGRESS_FIELDS.finditer(line)]
+    return '  '.join(fields) if fields else line.rstrip()[-200:]
 
 
 def _data_options(suite: Suite, cell: Cell) -> dict:
@@ -49,7 +60,7 @@ def _stream(command: List[str], log_file: str, prefix: str) -> tuple:
             log.write(line)
             tail.append(line)
             if any(marker in line for marker in PROGRESS_MARKERS):
-                print(f'{prefix} {line.rstrip()[-160:]}', flush=True)
+                print(f'{prefix} {_progress(line)}', flush=True)
         code = process.wait()
     return code, ''.join(tail)
 

@@ -1,0 +1,98 @@
+"""The smoke preset of the benchmark suite, end to end, and its re-runs."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def run_suite(work_dir):
+    result = subprocess.run(
+        [sys.executable, 'tools/suite.py', 'configs/suites/smoke.py',
+         '--work-dir', work_dir], cwd=REPO, capture_output=True, text=True,
+        timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
+@pytest.fixture(scope='module')
+def smoke(tmp_path_factory):
+    work_dir = str(tmp_path_factory.mktemp('suite') / 'smoke')
+    return work_dir, run_suite(work_dir)
+
+
+def test_outputs_exist_and_metrics_are_in_range(smoke):
+    work_dir, output = smoke
+    for name in ('results.json', 'results.csv', 'results.md', 'metrics.png',
+                 'accuracy_vs_macs.png', 'training_curves.png'):
+        assert osp.getsize(osp.join(work_dir, name)) > 0, name
+    with open(osp.join(work_dir, 'results.json')) as f:
+        results = json.load(f)
+    assert len(results['cells']) == 4
+    assert all(c['status'] == 'ok' for c in results['cells'])
+    ranges = {'coco/bbox_mAP': (0, 1), 'coco/segm_mAP': (0, 1),
+              'mIoU': (0, 100)}
+    for row in results['summary']:
+        for metric, stats in row['metrics'].items():
+            low, high = ranges[metric]
+            assert stats['n'] == 1 and low <= stats['mean'] <= high
+        profile = row['profile']
+        assert profile['params'] > 1e6 and profile['macs'] > 1e8
+        assert profile['latency_ms'] > 0 and row['train_time_per_iter'] > 0
+    drconv = [r for r in results['summary'] if r['variant'] == 'drconv']
+    standard = [r for r in results['summary'] if r['variant'] == 'standard']
+    # DRConv adds its guide and generator: more params, at least the MACs.
+    for d, s in zip(drconv, standard):
+        assert d['profile']['params'] > s['profile']['params']
+        assert d['profile']['macs'] >= s['profile']['macs']
+    with open(osp.join(work_dir, 'results.md')) as f:
+        report = f.read()
+    assert 'coco-instance' in report and 'cityscapes-semantic' in report
+    assert 'seeds: [0]' in report and '4 iterations' in report
+    assert '[smoke 1/4]' in output and 'Iter(train)' in output
+
+
+def test_rerun_skips_finished_and_resumes_interrupted(smoke):
+    work_dir, _ = smoke
+    # Interrupt one cell after the fact: its result is gone, its last
+    # checkpoint remains.
+    cell = osp.join(work_dir, 'cityscapes-semantic', 'drconv', 'seed0')
+    os.remove(osp.join(cell, 'cell_result.json'))
+    assert osp.isfile(osp.join(cell, 'last_checkpoint'))
+    output = run_suite(work_dir)
+    assert output.count('finished earlier, skipped') == 3
+    assert 'resuming from its last checkpoint' in output
+    with open(osp.join(cell, 'cell_result.json')) as f:
+        assert json.load(f)['status'] == 'ok'
+    log = open(osp.join(cell, 'cell.log')).read()
+    assert 'resumed epoch: 0, iter: 4' in log
+
+
+def test_a_failing_cell_is_reported_and_the_others_run(tmp_path):
+    suite = tmp_path / 'broken.py'
+    suite.write_text(
+        f"_base_ = '{REPO}/configs/suites/smoke.py'\n"
+        "suite = dict(name='broken', tasks=[\n"
+        "    dict(task, max_iters=2, cfg_options={'model.backbone.depth': 7}"
+        " if task['name'] == 'coco-instance' else {})\n"
+        "    for task in _base_.suite.tasks])\n")
+    result = subprocess.run(
+        [sys.executable, 'tools/suite.py', str(suite), '--work-dir',
+         str(tmp_path / 'out'), '--skip-profile'], cwd=REPO,
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode != 0  # failures are the exit status
+    with open(tmp_path / 'out' / 'results.json') as f:
+        cells = json.load(f)['cells']
+    status = {(c['task'], c['variant']): c['status'] for c in cells}
+    assert status[('coco-instance', 'standard')] == 'failed'
+    assert status[('cityscapes-semantic', 'standard')] == 'ok'
+    failed = [c for c in cells if c['status'] == 'failed']
+    assert all('depth' in c['error'] or 'KeyError' in c['error']
+               for c in failed)
+    report = (tmp_path / 'out' / 'results.md').read_text()
+    assert 'FAILED standard seed 0' in report

@@ -1,0 +1,25 @@
+"""PNG overlays of every DRConv layer's region map for one image.
+
+    python tools/analysis/visualize_regions.py CONFIG CHECKPOINT IMAGE OUT_DIR
+"""
+import argparse
+
+from mmdrconv.visualization import render_region_maps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('image')
+    parser.add_argument('out_dir')
+    parser.add_argument('--alpha', type=float, default=0.5)
+    args = parser.parse_args()
+    written = render_region_maps(args.config, args.checkpoint, args.image,
+                                 args.out_dir, args.alpha)
+    for name, path in written.items():
+        print(f'{name}: {path}')
+
+
+if __name__ == '__main__':
+    main()
