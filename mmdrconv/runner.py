@@ -80,12 +80,19 @@ def prepare_test_cfg(cfg: Config,
 
 
 def _distributed_on_cpu(cfg: Config) -> None:
-    """Distributed runs without CUDA: gloo, and DDP without device_ids
-    (mmengine's default wrapper passes the local rank as a CUDA device)."""
+    """Distributed runs without CUDA: gloo, and DDP without device_ids.
+
+    mmengine's init_dist calls torch.cuda.set_device and its default DDP
+    wrapper passes the local rank as a CUDA device; both fail on CPU. Under
+    torchrun (launcher 'pytorch') we join the gloo process group ourselves,
+    which mmengine then uses as it is.
+    """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend='gloo')
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', device_ids=None,

@@ -7,6 +7,7 @@ import os.path as osp
 import numpy as np
 import pytest
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
 from mmdrconv.datasets import check_dataset, generate
 
@@ -49,7 +50,16 @@ def test_coco_annotations_match_pycocotools(data_root):
 
 def test_coco_loads_through_mmdet(data_root):
     from mmdet.datasets import CocoDataset
-    dataset = CocoDataset(
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = _coco_val(CocoDataset, data_root)
+    assert len(dataset) == 3
+    sample = dataset[0]
+    assert sample['img'].shape == (128, 128, 3)
+    assert len(sample['gt_bboxes']) == len(sample['gt_masks']) > 0
+
+
+def _coco_val(CocoDataset, data_root):
+    return CocoDataset(
         data_root=str(data_root / 'coco'),
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='val/'),
@@ -58,10 +68,6 @@ def test_coco_loads_through_mmdet(data_root):
                   dict(type='LoadAnnotations', with_bbox=True,
                        with_mask=True)],
         test_mode=True)
-    assert len(dataset) == 3
-    sample = dataset[0]
-    assert sample['img'].shape == (128, 128, 3)
-    assert len(sample['gt_bboxes']) == len(sample['gt_masks']) > 0
 
 
 def test_cityscapes_labels_follow_cityscapesscripts(data_root):
@@ -83,12 +89,13 @@ def test_cityscapes_labels_follow_cityscapesscripts(data_root):
 
 def test_cityscapes_loads_through_mmseg(data_root):
     from mmseg.datasets import CityscapesDataset
-    dataset = CityscapesDataset(
-        data_root=str(data_root / 'cityscapes'),
-        data_prefix=dict(img_path='leftImg8bit/val',
-                         seg_map_path='gtFine/val'),
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='LoadAnnotations')])
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        dataset = CityscapesDataset(
+            data_root=str(data_root / 'cityscapes'),
+            data_prefix=dict(img_path='leftImg8bit/val',
+                             seg_map_path='gtFine/val'),
+            pipeline=[dict(type='LoadImageFromFile'),
+                      dict(type='LoadAnnotations')])
     assert len(dataset) == 2
     sample = dataset[0]
     assert sample['img'].shape == (128, 256, 3)

@@ -9,6 +9,7 @@ from mmengine.config import DictAction
 
 from ..apis import load_config
 from ..runner import build_runner, prepare_train_cfg
+from .hooks import SuiteResultHook
 
 
 def rescale_schedule(cfg, max_iters: int) -> None:
@@ -63,7 +64,16 @@ def main(argv=None):
     cfg = prepare_train_cfg(cfg, args.config, args.work_dir,
                             'auto' if args.resume else None,
                             launcher=args.launcher)
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    runner.train()
+    result_hook = next(h for h in runner.hooks
+                       if isinstance(h, SuiteResultHook))
+    if result_hook.metrics is None:
+        # Resumed from the final checkpoint (interrupted during the last
+        # validation): no iteration left, so evaluate explicitly.
+        result_hook.metrics = {k: float(v)
+                               for k, v in runner.val().items()}
+        result_hook.write(runner)
 
 
 if __name__ == '__main__':

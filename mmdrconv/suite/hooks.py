@@ -21,7 +21,11 @@ class SuiteResultHook(Hook):
         self.metrics = {k: float(v) for k, v in (metrics or {}).items()}
 
     def after_run(self, runner) -> None:
-        if not is_main_process() or self.metrics is None:
+        if self.metrics is not None:
+            self.write(runner)
+
+    def write(self, runner) -> None:
+        if not is_main_process():
             return
         times = runner.message_hub.get_scalar('train/time') \
             if 'train/time' in runner.message_hub.log_scalars else None

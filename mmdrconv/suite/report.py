@@ -68,13 +68,14 @@ def _machine() -> str:
 
 
 def _markdown(suite: Suite, rows: List[dict], wall_time_s: float,
-              plots: List[str]) -> str:
+              cell_time_s: float, plots: List[str]) -> str:
     lines = [f'# Suite `{suite.name}`: standard convolution vs DRConv', '',
              f'- suite file: `{suite.source}`; seeds: {suite.seeds}',
              f'- machine: {_machine()}',
-             f'- run finished {time.strftime("%Y-%m-%d %H:%M")}, '
-             f'wall time of this run {wall_time_s / 60:.1f} min '
-             '(cells finished earlier are not re-run)', '']
+             f'- report written {time.strftime("%Y-%m-%d %H:%M")}; this '
+             f'invocation took {wall_time_s / 60:.1f} min; the cells '
+             f'(train + eval) took {cell_time_s / 60:.1f} min in all '
+             '(finished cells are not re-run)', '']
     for name, data in suite.datasets.items():
         if data.get('generate'):
             lines.append(f'- dataset `{name}`: generated at `{data["root"]}`'
@@ -132,32 +133,31 @@ def _markdown(suite: Suite, rows: List[dict], wall_time_s: float,
 
 
 def _verdict(task, rows) -> List[str]:
+    """One honest sentence per variant and metric against the first variant.
+    """
     if len(rows) < 2:
         return []
-    metric = task.metrics[0]
-    base = rows[0]['metrics'][metric]
     out = []
     for row in rows[1:]:
-        s = row['metrics'][metric]
-        if s['mean'] is None or base['mean'] is None:
-            out.append(f"- {row['variant']}: no result to compare.")
-            continue
-        delta = s['mean'] - base['mean']
-        spread = max(s['std'], base['std'])
-        if min(s['n'], base['n']) < 2:
-            out.append(f"- {row['variant']} vs {rows[0]['variant']} on "
-                       f'{metric}: {delta:+.3f} from a single seed, which '
-                       'cannot separate it from seed noise.')
-            continue
-        if abs(delta) <= spread:
-            word = 'within the seed spread of'
-        elif delta > 0:
-            word = 'better than'
-        else:
-            word = 'worse than'
-        out.append(f"- {row['variant']} is {word} {rows[0]['variant']} on "
-                   f'{metric}: {delta:+.3f} (largest seed std '
-                   f'{spread:.3f}, {s["n"]} vs {base["n"]} seeds).')
+        for metric in task.metrics:
+            base, s = rows[0]['metrics'][metric], row['metrics'][metric]
+            name = f"{row['variant']} vs {rows[0]['variant']} on {metric}"
+            if s['mean'] is None or base['mean'] is None:
+                out.append(f'- {name}: no result to compare.')
+                continue
+            delta = s['mean'] - base['mean']
+            if min(s['n'], base['n']) < 2:
+                out.append(f'- {name}: {delta:+.3f} from a single seed, '
+                           'which cannot separate it from seed noise.')
+                continue
+            spread = max(s['std'], base['std'])
+            if abs(delta) <= spread:
+                word = 'within the seed spread'
+            else:
+                word = 'better' if delta > 0 else 'worse'
+            out.append(f'- {name}: {delta:+.3f}, {word} (largest seed std '
+                       f"{spread:.3f}; {s['n']} vs {base['n']} seeds, too "
+                       'few for a significance test).')
     return out + ['']
 
 
@@ -203,10 +203,15 @@ def _plots(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
             s = row['metrics'][metric]
             if s['mean'] is None:
                 continue
-            ax.bar(i, s['mean'], yerr=s['std'], capsize=4, alpha=0.6)
-            ax.scatter([i] * s['n'], s['values'], color='k', s=12, zorder=3)
+            # Points, not bars from zero: the differences are small.
+            ax.errorbar(i, s['mean'], yerr=s['std'], fmt='o', color=f'C{i}',
+                        capsize=6, markersize=8)
+            ax.scatter([i + 0.08] * s['n'], s['values'], color='k', s=12,
+                       zorder=3, label='seeds' if i == 0 else None)
         ax.set_xticks(range(len(task_rows)),
                       [r['variant'] for r in task_rows])
+        ax.set_xlim(-0.5, len(task_rows) - 0.5)
+        ax.legend(fontsize=7)
         ax.set_title(f'{task.name}\n{metric}', fontsize=9)
     paths.append(_save(plt, fig, suite.work_dir, 'metrics.png'))
 
@@ -277,6 +282,7 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
                     ' '.join(str(f['seed']) for f in row['failed'])
                 ])
     with open(files['markdown'], 'w') as f:
-        f.write(_markdown(suite, rows, wall_time_s, plots))
+        cell_time_s = sum(r.get('wall_time_s', 0) for r in results)
+        f.write(_markdown(suite, rows, wall_time_s, cell_time_s, plots))
     failed = sum(r.get('status') != 'ok' for r in results)
     return dict(files, plots=plots, failed=failed, summary=rows)
