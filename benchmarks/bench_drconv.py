@@ -4,7 +4,10 @@ Prints, per shape, forward and forward+backward time of each DRConv generator
 as a ratio to nn.Conv2d of the same shape and to the naive all-regions
 reference (same layer, same filters, computed as m convolutions then
 select), and the training-step peak memory ratio to that reference. All
-numbers come from this one process, side by side.
+numbers come from this one process, side by side. glibc is told to keep freed
+memory (as a caching allocator would) so that times measure the ops rather
+than page faults on fresh multi-megabyte tensors; see
+mmdrconv.profiling.keep_freed_memory.
 
     python benchmarks/bench_drconv.py [--repeat 5] [--shapes resnet ...]
 """
@@ -16,7 +19,7 @@ import torch.nn as nn
 
 from mmdrconv import DRConv
 from mmdrconv.ops import naive_region_conv
-from mmdrconv.profiling import median_latency, peak_memory
+from mmdrconv.profiling import keep_freed_memory, median_latency, peak_memory
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {
@@ -100,6 +103,7 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'm={args.region_num}, median of {args.repeat}')
     header = ('| shape | generator | conv fwd ms | fwd / conv | '
