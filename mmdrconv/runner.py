@@ -75,7 +75,10 @@ def prepare_test_cfg(cfg: Config,
             if task_of(cfg) == 'detection':
                 hook.test_out_dir = show_dir
             else:
+                # mmseg paints every 50th batch by default; a user asking
+                # for painted predictions wants them all.
                 cfg.visualizer.save_dir = show_dir
+                hook.interval = 1
     return cfg
 
 

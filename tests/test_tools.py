@@ -83,9 +83,14 @@ def test_segmentation_train_and_test(data, tmp_path):
     work_dir = str(tmp_path / 'seg')
     run('tools/train.py', SEG, '--work-dir', work_dir, '--cfg-options',
         *seg_options(data, 2))
+    show_dir = str(tmp_path / 'painted')
     log = run('tools/test.py', SEG, osp.join(work_dir, 'iter_2.pth'),
-              '--work-dir', work_dir, '--cfg-options', *seg_options(data, 2))
+              '--work-dir', work_dir, '--show-dir', show_dir,
+              '--cfg-options', *seg_options(data, 2))
     assert 'mIoU:' in log
+    painted = [f for _, _, files in os.walk(show_dir) for f in files
+               if f.endswith('.png')]
+    assert len(painted) == 2  # one per val image
 
 
 def test_missing_data_and_corrupt_checkpoint_errors(data, tmp_path):

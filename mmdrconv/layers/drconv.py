@@ -246,6 +246,10 @@ class DRConv(nn.Module):
         # conv(x, weight) scaled by the pixel's region scale: exact DRConv at
         # the cost of one convolution. With groups == 1 the guide shares that
         # convolution (m extra output channels) to read x only once.
+        # Computed channels-last (oneDNN's native layout; the per-pixel
+        # scaling then works on contiguous rows), so the output is
+        # channels-last, as nn.Conv2d's is for channels-last weights.
+        x = x.contiguous(memory_format=torch.channels_last)
         if self.groups == 1:
             bias = torch.cat([self.guide.bias.new_zeros(self.out_channels),
                               self.guide.bias])
