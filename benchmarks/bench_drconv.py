@@ -116,7 +116,7 @@ def main():
         print(f'timing {name} ...', flush=True)
         measured.append((name, *measure(shape, args.generators, args.repeat,
                                         args.region_num)))
-    for name, x, rows in measured:
+    for _, x, rows in measured:
         add_memory(x, rows)
     print(header)
     print('|' + '---|' * 8)
@@ -135,11 +135,12 @@ def main():
         if not rows:
             continue
         fwd = [r['fwd_vs_conv'] for r in rows]
-        print(f'{generator}: forward / conv median {statistics.median(fwd):.2f}'
-              f' max {max(fwd):.2f}; train speed-up vs naive median '
-              f"{statistics.median(r['train_speedup_vs_naive'] for r in rows):.2f}"
-              f'; train peak memory / naive median '
-              f"{statistics.median(r['mem_vs_naive'] for r in rows):.2f}")
+        speedup = statistics.median(r['train_speedup_vs_naive'] for r in rows)
+        memory = statistics.median(r['mem_vs_naive'] for r in rows)
+        print(f'{generator}: forward / conv median '
+              f'{statistics.median(fwd):.2f} max {max(fwd):.2f}; train '
+              f'speed-up vs naive median {speedup:.2f}; train peak memory / '
+              f'naive median {memory:.2f}')
 
 
 if __name__ == '__main__':

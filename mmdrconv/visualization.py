@@ -18,7 +18,8 @@ PALETTE = np.array([
 ], np.uint8)
 
 
-def capture_region_maps(model: torch.nn.Module, run) -> Dict[str, torch.Tensor]:
+def capture_region_maps(model: torch.nn.Module,
+                        run) -> Dict[str, torch.Tensor]:
     """Region index maps (B, h, w) of every DRConv of ``model`` during
     ``run()``, keyed by module name."""
     maps: Dict[str, torch.Tensor] = {}

@@ -89,8 +89,9 @@ def test_region_map_and_regions_are_used():
     torch.testing.assert_close(regions, layer.guide(x).argmax(1))
 
 
-def test_channels_last_and_autocast():
-    layer = randomize(DRConv(8, 8, 3, padding=1, generator='mixture'))
+@pytest.mark.parametrize('generator', ['mixture', 'modulated'])
+def test_channels_last_and_autocast(generator):
+    layer = randomize(DRConv(8, 8, 3, padding=1, generator=generator))
     x = torch.randn(2, 8, 10, 10)
     expected = layer(x)
     y = layer(x.to(memory_format=torch.channels_last))

@@ -23,14 +23,11 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def test_build_conv_layer_in_every_scope(scope):
     import mmdet.models  # noqa: F401  (populate the child registries)
     import mmseg.models  # noqa: F401
-    name = f'test-drconv-{scope}'
-    context = DefaultScope.overwrite_default_scope(scope)
-    with context:
+    with DefaultScope.overwrite_default_scope(scope):
         for type_name in ('DRConv', 'DRConv2d'):
             layer = build_conv_layer(
                 dict(type=type_name, region_num=4), 8, 16, 3, padding=1)
             assert isinstance(layer, DRConv) and layer.region_num == 4
-    del name
 
 
 def test_import_twice_and_through_custom_imports():
@@ -132,7 +129,8 @@ def test_converter_on_upstream_models(config):
 
 def test_config_level_converter():
     cfg = load_config(osp.join(
-        REPO, 'configs/detection/faster-rcnn_r50-drconv-c5-converted_fpn_1x_coco.py'))
+        REPO, 'configs/detection/'
+        'faster-rcnn_r50-drconv-c5-converted_fpn_1x_coco.py'))
     model = build_model(cfg)
     assert type(model).__name__ == 'FasterRCNN'
     drconvs = [n for n, m in model.named_modules() if isinstance(m, DRConv)]

@@ -89,7 +89,7 @@ class _Geometry:
             ix * self.stride[1]
 
     def tap_rows(self, pix: Tensor) -> Tensor:
-        """(n * kh * kw,) rows of ``padded_rows`` forming the pixels' patches."""
+        """(n * kh * kw,) rows of ``padded_rows`` forming pixels' patches."""
         offsets = torch.tensor(self.tap_offsets, device=pix.device)
         return (self.patch_origins(pix)[:, None] + offsets).view(-1)
 

@@ -124,8 +124,9 @@ def _markdown(suite: Suite, rows: List[dict], wall_time_s: float,
                              f"{failure['seed']}: `{failure['error']}`")
         lines.append('')
     lines += ['Latency and peak memory: a batch of 2 images of the task size '
-              '(BatchNorm needs 2 in training), measured in a separate process per variant; peak '
-              'memory is the resident-set growth of one step. GMACs count '
+              '(BatchNorm needs 2 in training), measured in a separate '
+              'process per variant; peak memory is the resident-set growth '
+              'of one step. GMACs count '
               'conv/linear layers, DRConv as one conv per pixel plus guide '
               'and generator.', '']
     lines += [f'![{osp.basename(p)}]({osp.basename(p)})' for p in plots]

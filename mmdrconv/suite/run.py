@@ -77,8 +77,9 @@ def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
         args += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
     launcher = suite.launcher or {}
     if launcher.get('type') == 'torchrun':
+        gpus = cell.task.gpus or launcher.get('gpus', 1)
         return [sys.executable, '-m', 'torch.distributed.run',
-                f"--nproc_per_node={cell.task.gpus or launcher.get('gpus', 1)}",
+                f'--nproc_per_node={gpus}',
                 f"--nnodes={launcher.get('nnodes', 1)}",
                 '-m', 'mmdrconv.suite.cell'] + args + ['--launcher',
                                                        'pytorch']
@@ -174,7 +175,8 @@ def main(argv=None):
     import argparse
     parser = argparse.ArgumentParser(
         description='Run a benchmark suite (baseline vs DRConv)')
-    parser.add_argument('suite', help='suite file, e.g. configs/suites/demo.py')
+    parser.add_argument('suite',
+                        help='suite file, e.g. configs/suites/demo.py')
     parser.add_argument('--work-dir', help='default: work_dirs/<suite name>')
     parser.add_argument('--skip-profile', action='store_true',
                         help='no latency / memory / FLOPs measurements')
