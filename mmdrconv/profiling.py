@@ -40,6 +40,24 @@ def _drconv_macs(module: DRConv, inputs, output) -> int:
     return macs
 
 
+def run_with_hooks(model: nn.Module, types: tuple,
+                   make_hook: Callable[[str], Callable],
+                   run: Callable[[], object]) -> None:
+    """Call ``run()`` without grad, with a forward hook (``make_hook(name)``)
+    on every submodule of ``types``; the hooks are removed afterwards."""
+    handles = [
+        module.register_forward_hook(make_hook(name))
+        for name, module in model.named_modules()
+        if isinstance(module, types)
+    ]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def count_complexity(model: nn.Module, run: Callable[[], object]) -> Dict:
     """Params and multiply-adds of ``model`` during one call of ``run``."""
     counts = dict(macs=0)
@@ -54,16 +72,8 @@ def count_complexity(model: nn.Module, run: Callable[[], object]) -> Dict:
         elif isinstance(module, nn.Linear):
             counts['macs'] += output.numel() * module.in_features
 
-    handles = [
-        m.register_forward_hook(hook) for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear, DRConv))
-    ]
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for handle in handles:
-            handle.remove()
+    run_with_hooks(model, (nn.Conv2d, nn.Linear, DRConv),
+                   lambda name: hook, run)
     counts['params'] = sum(p.numel() for p in model.parameters())
     return counts
 

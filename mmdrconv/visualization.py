@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from .layers import DRConv
+from .profiling import run_with_hooks
 
 # 16 distinct colours (RGB); regions beyond 16 reuse them.
 PALETTE = np.array([
@@ -23,18 +24,13 @@ def capture_region_maps(model: torch.nn.Module,
     """Region index maps (B, h, w) of every DRConv of ``model`` during
     ``run()``, keyed by module name."""
     maps: Dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if isinstance(module, DRConv):
-            def hook(mod, inputs, output, name=name):
-                maps[name] = mod.region_map(inputs[0]).cpu()
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for handle in handles:
-            handle.remove()
+
+    def make_hook(name):
+        def hook(module, inputs, output):
+            maps[name] = module.region_map(inputs[0]).cpu()
+        return hook
+
+    run_with_hooks(model, (DRConv, ), make_hook, run)
     return maps
 
 

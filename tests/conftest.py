@@ -10,3 +10,14 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope='session')
+def synthetic_data(tmp_path_factory):
+    """Small generated COCO- and Cityscapes-format datasets, shared."""
+    from mmdrconv.datasets import generate
+    root = tmp_path_factory.mktemp('data')
+    generate('coco', str(root / 'coco'), num_train=8, num_val=4, seed=2)
+    generate('cityscapes', str(root / 'cityscapes'), num_train=4, num_val=2,
+             seed=2)
+    return root

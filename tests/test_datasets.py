@@ -12,17 +12,13 @@ from mmengine.registry import DefaultScope
 from mmdrconv.datasets import check_dataset, generate
 
 
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('data')
-    generate('coco', str(root / 'coco'), num_train=6, num_val=3, seed=1)
-    generate('cityscapes', str(root / 'cityscapes'), num_train=3, num_val=2,
-             seed=1)
-    return root
+@pytest.fixture
+def data_root(synthetic_data):
+    return synthetic_data
 
 
 def test_generation_is_deterministic(tmp_path, data_root):
-    generate('coco', str(tmp_path / 'again'), num_train=6, num_val=3, seed=1)
+    generate('coco', str(tmp_path / 'again'), num_train=8, num_val=4, seed=2)
     for name in ('instances_train.json', 'instances_val.json'):
         with open(data_root / 'coco' / 'annotations' / name) as a, \
                 open(tmp_path / 'again' / 'annotations' / name) as b:
@@ -36,7 +32,7 @@ def test_coco_annotations_match_pycocotools(data_root):
     assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == [
         'disc', 'square', 'triangle', 'cross']
     anns = coco.loadAnns(coco.getAnnIds())
-    assert len(anns) >= 6
+    assert len(anns) >= 8
     for ann in anns:
         image = coco.loadImgs(ann['image_id'])[0]
         mask = coco.annToMask(ann)
@@ -52,7 +48,7 @@ def test_coco_loads_through_mmdet(data_root):
     from mmdet.datasets import CocoDataset
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = _coco_val(CocoDataset, data_root)
-    assert len(dataset) == 3
+    assert len(dataset) == 4
     sample = dataset[0]
     assert sample['img'].shape == (128, 128, 3)
     assert len(sample['gt_bboxes']) == len(sample['gt_masks']) > 0
@@ -75,7 +71,7 @@ def test_cityscapes_labels_follow_cityscapesscripts(data_root):
     from cityscapesscripts.helpers.labels import id2label
     ids = sorted(glob.glob(str(data_root / 'cityscapes/gtFine/train/*/'
                                          '*_labelIds.png')))
-    assert len(ids) == 3
+    assert len(ids) == 4
     for path in ids:
         label_ids = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         train_ids = cv2.imread(

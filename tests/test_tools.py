@@ -8,21 +8,15 @@ import sys
 import pytest
 import torch
 
-from mmdrconv.datasets import generate
-
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET = 'configs/synthetic/mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py'
 SEG = ('configs/synthetic/'
        'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
 
 
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp('data')
-    generate('coco', str(root / 'coco'), num_train=8, num_val=4, seed=2)
-    generate('cityscapes', str(root / 'cityscapes'), num_train=4, num_val=2,
-             seed=2)
-    return root
+@pytest.fixture
+def data(synthetic_data):
+    return synthetic_data
 
 
 def data_options(root, max_iters, coco=False):
