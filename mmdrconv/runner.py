@@ -103,6 +103,15 @@ def _distributed_on_cpu(cfg: Config) -> None:
             find_unused_parameters=cfg.get('find_unused_parameters', False))
 
 
+def close_distributed() -> None:
+    """Leave the process group before exit: a gloo group still open when
+    the interpreter shuts down aborts the process ("terminate called
+    without an active exception") after a successful run."""
+    if torch.distributed.is_available() and \
+            torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def build_runner(cfg: Config) -> Runner:
     """Check the data, then build mmengine's Runner for ``cfg``."""
     check_dataset(cfg)

@@ -7,7 +7,8 @@ import torch
 from mmengine.dist import get_rank
 
 from mmdrconv.apis import load_config
-from mmdrconv.runner import build_runner, prepare_train_cfg
+from mmdrconv.runner import (build_runner, close_distributed,
+                             prepare_train_cfg)
 
 
 def main(config, work_dir, options):
@@ -19,6 +20,7 @@ def main(config, work_dir, options):
     params = {n: p.detach().clone() for n, p in model.named_parameters()}
     torch.save(dict(iter=runner.iter, params=params),
                os.path.join(work_dir, f'rank{get_rank()}.pth'))
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -117,6 +117,19 @@ def test_two_process_gloo_training_keeps_ranks_identical(data, tmp_path):
                                    rtol=0, atol=0, msg=name)
 
 
+def test_dist_train_sh_runs_two_processes_and_exits_cleanly(data, tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable, PORT='29532',
+               OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', DET, '2', '--work-dir',
+         str(tmp_path / 'dist'), '--cfg-options', *det_options(data, 2)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert 'Distributed training: True' in output
+    assert osp.isfile(tmp_path / 'dist' / 'iter_2.pth')
+
+
 def test_visualize_regions_writes_an_overlay_per_drconv(data, tmp_path):
     from mmdrconv.apis import build_model, load_config
     from mmdrconv.visualization import PALETTE, render_region_maps

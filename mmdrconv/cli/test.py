@@ -9,8 +9,8 @@ import argparse
 
 from mmdrconv.apis import load_config
 from mmdrconv.cli import add_common_args, parse
-from mmdrconv.runner import add_prediction_dump, build_runner, \
-    prepare_test_cfg
+from mmdrconv.runner import (add_prediction_dump, build_runner,
+                             close_distributed, prepare_test_cfg)
 
 
 def parse_args(argv=None):
@@ -34,10 +34,13 @@ def main(argv=None):
     cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, args.work_dir,
                            args.show, args.show_dir, args.wait_time,
                            args.launcher)
-    runner = build_runner(cfg)
-    if args.out:
-        add_prediction_dump(runner, cfg, args.out)
-    runner.test()
+    try:
+        runner = build_runner(cfg)
+        if args.out:
+            add_prediction_dump(runner, cfg, args.out)
+        runner.test()
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

@@ -9,7 +9,8 @@ import argparse
 
 from mmdrconv.apis import load_config
 from mmdrconv.cli import add_common_args, parse
-from mmdrconv.runner import build_runner, prepare_train_cfg
+from mmdrconv.runner import (build_runner, close_distributed,
+                             prepare_train_cfg)
 
 
 def parse_args(argv=None):
@@ -31,7 +32,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume,
                             args.amp, args.launcher)
-    build_runner(cfg).train()
+    try:
+        build_runner(cfg).train()
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

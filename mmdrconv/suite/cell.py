@@ -8,7 +8,7 @@ import argparse
 from mmengine.config import DictAction
 
 from ..apis import load_config
-from ..runner import build_runner, prepare_train_cfg
+from ..runner import build_runner, close_distributed, prepare_train_cfg
 from .hooks import SuiteResultHook
 
 
@@ -41,6 +41,19 @@ def rescale_schedule(cfg, max_iters: int) -> None:
         by_epoch=False, interval=max(1, max_iters // 4), max_keep_ckpts=1)
 
 
+def run_cell(cfg) -> None:
+    runner = build_runner(cfg)
+    runner.train()
+    result_hook = next(h for h in runner.hooks
+                       if isinstance(h, SuiteResultHook))
+    if result_hook.metrics is None:
+        # Resumed from the final checkpoint (interrupted during the last
+        # validation): no iteration left, so evaluate explicitly.
+        result_hook.metrics = {k: float(v)
+                               for k, v in runner.val().items()}
+        result_hook.write(runner)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Run one suite cell')
     parser.add_argument('config')
@@ -64,16 +77,10 @@ def main(argv=None):
     cfg = prepare_train_cfg(cfg, args.config, args.work_dir,
                             'auto' if args.resume else None,
                             launcher=args.launcher)
-    runner = build_runner(cfg)
-    runner.train()
-    result_hook = next(h for h in runner.hooks
-                       if isinstance(h, SuiteResultHook))
-    if result_hook.metrics is None:
-        # Resumed from the final checkpoint (interrupted during the last
-        # validation): no iteration left, so evaluate explicitly.
-        result_hook.metrics = {k: float(v)
-                               for k, v in runner.val().items()}
-        result_hook.write(runner)
+    try:
+        run_cell(cfg)
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':
