@@ -96,3 +96,21 @@ def test_a_failing_cell_is_reported_and_the_others_run(tmp_path):
                for c in failed)
     report = (tmp_path / 'out' / 'results.md').read_text()
     assert 'FAILED standard seed 0' in report
+
+
+def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
+    from mmdrconv.suite import load_suite
+    monkeypatch.chdir(REPO)  # suite files name configs relative to the repo
+    from mmdrconv.suite.run import _cell_command, _data_options
+    suite = load_suite(osp.join(REPO, 'configs/suites/paper.py'))
+    cells = suite.cells()
+    assert len(cells) == 18 and suite.seeds == [0]
+    by_task = {c.task.name: c for c in cells}
+    det = _cell_command(suite, by_task['coco-mask-rcnn'], resume=False)
+    seg = _cell_command(suite, by_task['cityscapes-deeplabv3'], resume=True)
+    assert det[1:3] == ['-m', 'torch.distributed.run']
+    assert '--nproc_per_node=8' in det and '--nproc_per_node=4' in seg
+    assert det[-2:] == ['--launcher', 'pytorch'] and '--resume' in seg
+    # Real data stays where the configs expect it (data/coco, ...).
+    assert _data_options(suite, by_task['coco-mask-rcnn']) == {}
+    assert all(osp.isfile(osp.join(REPO, c.config)) for c in cells)
