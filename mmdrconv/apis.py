@@ -1,9 +1,12 @@
 """Small helpers shared by tools/, the benchmark suite and the tests."""
+import copy
+import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config, DictAction  # noqa: F401  (re-export)
-from mmengine.registry import init_default_scope
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.utils import get_installed_path
 
 
 def resolve_config_path(path: str) -> str:
@@ -12,9 +15,6 @@ def resolve_config_path(path: str) -> str:
     if '::' not in path:
         return path
     package, relative = path.split('::', 1)
-    import os.path as osp
-
-    from mmengine.utils import get_installed_path
     resolved = osp.join(get_installed_path(package), '.mim', 'configs',
                         relative)
     if not osp.isfile(resolved):
@@ -43,9 +43,6 @@ def task_of(cfg: Config) -> str:
 
 def build_model(cfg: Config) -> torch.nn.Module:
     """Build ``cfg.model`` in the config's default scope (no weight init)."""
-    import copy
-
-    from mmengine.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     # Some builders (mmseg's EncoderDecoder) edit the dict they are given.
     return MODELS.build(copy.deepcopy(cfg.model))
