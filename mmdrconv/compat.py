@@ -71,7 +71,7 @@ def find_local_pretrained(filename: str):
     return None
 
 
-def _offline_aware(prefix, remote_loader):
+def _offline_aware(remote_loader):
 
     def load(filename, map_location=None, *args, **kwargs):
         local = find_local_pretrained(filename)
@@ -97,6 +97,6 @@ def _offline_aware(prefix, remote_loader):
 for _prefix in REMOTE_PREFIXES:
     _loader = CheckpointLoader._schemes.get(_prefix)
     if _loader is not None and not getattr(_loader, '_mmdrconv', False):
-        _wrapped = _offline_aware(_prefix, _loader)
+        _wrapped = _offline_aware(_loader)
         _wrapped._mmdrconv = True
         CheckpointLoader.register_scheme(_prefix, _wrapped, force=True)
