@@ -3,6 +3,7 @@
 The logic follows mmdet's and mmseg's own tools, for both tasks: the config's
 ``default_scope`` decides which conventions apply.
 """
+import gc
 import os.path as osp
 from typing import Optional
 
@@ -104,11 +105,18 @@ def _distributed_on_cpu(cfg: Config) -> None:
 
 
 def close_distributed() -> None:
-    """Leave the process group before exit: a gloo group still open when
-    the interpreter shuts down aborts the process ("terminate called
-    without an active exception") after a successful run."""
+    """Leave the process group before exit.
+
+    Call it after the Runner is out of scope. The Runner sits in reference
+    cycles (its loops point back at it), so its DDP wrapper, whose reducer
+    holds the gloo group, would otherwise live until interpreter shutdown;
+    gloo's threads torn down then abort the process ("terminate called
+    without an active exception") after a successful run. Collecting first
+    frees them while the interpreter is still whole.
+    """
     if torch.distributed.is_available() and \
             torch.distributed.is_initialized():
+        gc.collect()
         torch.distributed.destroy_process_group()
 
 

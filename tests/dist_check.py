@@ -11,7 +11,7 @@ from mmdrconv.runner import (build_runner, close_distributed,
                              prepare_train_cfg)
 
 
-def main(config, work_dir, options):
+def train_and_save(config, work_dir, options):
     cfg = load_config(config, options)
     cfg = prepare_train_cfg(cfg, config, work_dir, launcher='pytorch')
     runner = build_runner(cfg)
@@ -20,7 +20,13 @@ def main(config, work_dir, options):
     params = {n: p.detach().clone() for n, p in model.named_parameters()}
     torch.save(dict(iter=runner.iter, params=params),
                os.path.join(work_dir, f'rank{get_rank()}.pth'))
-    close_distributed()
+
+
+def main(config, work_dir, options):
+    try:
+        train_and_save(config, work_dir, options)
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

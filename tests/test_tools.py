@@ -2,6 +2,7 @@
 test with the real metrics, 2-process DDP, analysis tools."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -40,6 +41,14 @@ def det_options(data, max_iters):
 
 def seg_options(data, max_iters):
     return data_options(f'{data}/cityscapes/', max_iters)
+
+
+def free_port():
+    """A port nobody listens on now, so a busy fixed port cannot fail a
+    distributed test."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def run(*args, check=True):
@@ -106,7 +115,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(data, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--master_port=29531', 'tests/dist_check.py', DET, work_dir,
+         f'--master_port={free_port()}', 'tests/dist_check.py', DET, work_dir,
          *options], cwd=REPO, capture_output=True, text=True, timeout=600,
         env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -118,7 +127,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(data, tmp_path):
 
 
 def test_dist_train_sh_runs_two_processes_and_exits_cleanly(data, tmp_path):
-    env = dict(os.environ, PYTHON=sys.executable, PORT='29532',
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1')
     result = subprocess.run(
         ['bash', 'tools/dist_train.sh', DET, '2', '--work-dir',

@@ -28,6 +28,13 @@ def parse_args(argv=None):
     return parse(parser, argv)
 
 
+def run_test(cfg, out=None):
+    runner = build_runner(cfg)
+    if out:
+        add_prediction_dump(runner, cfg, out)
+    runner.test()
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
@@ -35,10 +42,7 @@ def main(argv=None):
                            args.show, args.show_dir, args.wait_time,
                            args.launcher)
     try:
-        runner = build_runner(cfg)
-        if args.out:
-            add_prediction_dump(runner, cfg, args.out)
-        runner.test()
+        run_test(cfg, args.out)
     finally:
         close_distributed()
 
