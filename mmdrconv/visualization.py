@@ -47,12 +47,14 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     PNG overlay per DRConv layer in ``out_dir``. Returns name -> path."""
     import mmcv
     from mmcv.transforms import Compose
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
     from .apis import build_model, load_config
+    from .checkpoint import verify_checkpoint
     cfg = load_config(config)
     model = build_model(cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu')
+    _load_checkpoint_to_model(model, verify_checkpoint(model, checkpoint),
+                              strict=True)
     model.eval()
     if not any(isinstance(m, DRConv) for m in model.modules()):
         raise ValueError(f'{config}: the model has no DRConv layer')

@@ -106,6 +106,32 @@ def test_missing_data_and_corrupt_checkpoint_errors(data, tmp_path):
     log = run('tools/test.py', DET, str(bad), '--cfg-options',
               *det_options(data, 2), check=False)
     assert 'cannot read checkpoint' in log and 'corrupt' in log
+    # The standard-conv twin's weights: the DRConv parts would stay random.
+    from mmdrconv.apis import build_model, load_config
+    twin = build_model(load_config(DET.replace('-drconv-c3-c5', '')))
+    twin_file = tmp_path / 'twin.pth'
+    torch.save(dict(state_dict=twin.state_dict()), twin_file)
+    log = run('tools/test.py', DET, str(twin_file), '--cfg-options',
+              *det_options(data, 2), check=False)
+    assert 'does not match the model' in log
+    assert 'missing from the checkpoint: backbone.layer2.0.conv2.guide' in log
+
+
+def test_checkpoint_mismatch_names_every_kind_of_difference():
+    from mmdrconv import DRConv
+    from mmdrconv.checkpoint import checkpoint_mismatch
+    model = torch.nn.Sequential(DRConv(4, 8, 3, padding=1, region_num=2))
+    state = {f'module.{k}': v for k, v in model.state_dict().items()}
+    assert checkpoint_mismatch(model, state) is None  # DDP prefix is fine
+    state = dict(model.state_dict())
+    del state['0.guide.weight']
+    state['0.weight'] = torch.zeros(8, 4, 1, 1)
+    state['0.extra'] = torch.zeros(1)
+    problem = checkpoint_mismatch(model, state)
+    assert problem == ('1 keys missing from the checkpoint: 0.guide.weight; '
+                       '1 keys not in the model: 0.extra; '
+                       '1 keys with other shapes: 0.weight (8, 4, 1, 1) vs '
+                       'model (8, 4, 3, 3)')
 
 
 def test_two_process_gloo_training_keeps_ranks_identical(data, tmp_path):

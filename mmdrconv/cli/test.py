@@ -8,6 +8,7 @@
 import argparse
 
 from mmdrconv.apis import load_config
+from mmdrconv.checkpoint import verify_checkpoint
 from mmdrconv.cli import add_common_args, parse
 from mmdrconv.runner import (add_prediction_dump, build_runner,
                              close_distributed, prepare_test_cfg)
@@ -30,6 +31,7 @@ def parse_args(argv=None):
 
 def run_test(cfg, out=None):
     runner = build_runner(cfg)
+    verify_checkpoint(runner.model, cfg.load_from)
     if out:
         add_prediction_dump(runner, cfg, out)
     runner.test()
