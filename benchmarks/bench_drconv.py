@@ -9,7 +9,7 @@ memory (as a caching allocator would) so that times measure the ops rather
 than page faults on fresh multi-megabyte tensors; see
 mmdrconv.profiling.keep_freed_memory.
 
-    python benchmarks/bench_drconv.py [--repeat 5] [--shapes resnet ...]
+    python benchmarks/bench_drconv.py [--repeat 5] [--rounds 3] [--shapes r50]
 """
 import argparse
 import statistics
@@ -47,32 +47,43 @@ def training_step(forward, x):
     return step
 
 
-def measure(shape, generators, repeat, region_num):
+def paired_ratio(fn, reference, repeat, rounds):
+    """Median over ``rounds`` of fn's time / reference's time, timed back to
+    back in each round so that drift (clock, neighbours) hits both alike.
+    Returns the ratio and the reference's median seconds."""
+    ratios, times = [], []
+    for _ in range(rounds):
+        times.append(median_latency(reference, repeat))
+        ratios.append(median_latency(fn, repeat) / times[-1])
+    return statistics.median(ratios), statistics.median(times)
+
+
+def measure(shape, generators, repeat, rounds, region_num):
     batch, cin, cout, h, w, k, pad, dil = shape
     torch.manual_seed(0)
     x = torch.randn(batch, cin, h, w, requires_grad=True)
     conv = nn.Conv2d(cin, cout, k, padding=pad, dilation=dil)
-    with torch.no_grad():
-        conv_fwd = median_latency(lambda: conv(x), repeat)
-    conv_train = median_latency(training_step(conv, x), repeat)
     rows = []
     for generator in generators:
         layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
                        region_num=region_num, generator=generator)
         with torch.no_grad():  # spread pixels over the regions
             layer.guide.weight.normal_(std=0.1)
-            fwd = median_latency(lambda: layer(x), repeat)
+            fwd_ratio, conv_fwd = paired_ratio(
+                lambda: layer(x), lambda: conv(x), repeat, rounds)
             naive_fwd = median_latency(lambda: naive_forward(layer, x), repeat)
-        train = median_latency(training_step(layer, x), repeat)
+        train_ratio, conv_train = paired_ratio(
+            training_step(layer, x), training_step(conv, x), repeat, rounds)
         naive_train = median_latency(
             training_step(lambda t: naive_forward(layer, t), x),
             max(1, repeat // 2))
         rows.append(
             dict(generator=generator,
-                 fwd_vs_conv=fwd / conv_fwd,
-                 train_vs_conv=train / conv_train,
-                 fwd_speedup_vs_naive=naive_fwd / fwd,
-                 train_speedup_vs_naive=naive_train / train,
+                 fwd_vs_conv=fwd_ratio,
+                 train_vs_conv=train_ratio,
+                 fwd_speedup_vs_naive=naive_fwd / (fwd_ratio * conv_fwd),
+                 train_speedup_vs_naive=naive_train / (train_ratio *
+                                                       conv_train),
                  conv_fwd_ms=conv_fwd * 1e3,
                  layer=layer))
     return x, rows
@@ -94,6 +105,8 @@ def add_memory(x, rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='back-to-back rounds per ratio to nn.Conv2d')
     parser.add_argument('--region-num', type=int, default=8)
     parser.add_argument('--generators', nargs='+',
                         default=['modulated', 'mixture'])
@@ -105,7 +118,8 @@ def main():
         torch.set_num_threads(args.threads)
     keep_freed_memory()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
-          f'm={args.region_num}, median of {args.repeat}')
+          f'm={args.region_num}, median of {args.repeat}, '
+          f'{args.rounds} paired rounds')
     header = ('| shape | generator | conv fwd ms | fwd / conv | '
               'train / conv | fwd speed-up vs naive | '
               'train speed-up vs naive | train peak mem / naive |')
@@ -115,7 +129,7 @@ def main():
             continue
         print(f'timing {name} ...', flush=True)
         measured.append((name, *measure(shape, args.generators, args.repeat,
-                                        args.region_num)))
+                                        args.rounds, args.region_num)))
     for _, x, rows in measured:
         add_memory(x, rows)
     print(header)
