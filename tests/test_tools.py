@@ -1,7 +1,9 @@
 """tools/ end to end on small generated data: train, interrupt and resume,
 test with the real metrics, 2-process DDP, analysis tools."""
+import json
 import os
 import os.path as osp
+import pickle
 import socket
 import subprocess
 import sys
@@ -152,7 +154,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(data, tmp_path):
                                    rtol=0, atol=0, msg=name)
 
 
-def test_dist_train_sh_runs_two_processes_and_exits_cleanly(data, tmp_path):
+def test_dist_train_and_test_sh_run_two_processes_and_exit_cleanly(data, tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1')
     result = subprocess.run(
@@ -162,7 +164,24 @@ def test_dist_train_sh_runs_two_processes_and_exits_cleanly(data, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert 'Distributed training: True' in output
-    assert osp.isfile(tmp_path / 'dist' / 'iter_2.pth')
+    checkpoint = tmp_path / 'dist' / 'iter_2.pth'
+    assert osp.isfile(checkpoint)
+    # Distributed evaluation: each rank predicts half the val images; the
+    # metric and the dump must see every image exactly once.
+    preds = tmp_path / 'preds.pkl'
+    result = subprocess.run(
+        ['bash', 'tools/dist_test.sh', DET, str(checkpoint), '2',
+         '--work-dir', str(tmp_path / 'dist_test'), '--out', str(preds),
+         '--cfg-options', *det_options(data, 2)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(env, PORT=str(free_port())))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert 'coco/bbox_mAP:' in output and 'coco/segm_mAP:' in output
+    with open(preds, 'rb') as f:
+        ids = sorted(p['img_id'] for p in pickle.load(f))
+    with open(f'{data}/coco/annotations/instances_val.json') as f:
+        assert ids == sorted(i['id'] for i in json.load(f)['images'])
 
 
 def test_visualize_regions_writes_an_overlay_per_drconv(data, tmp_path):
