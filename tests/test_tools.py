@@ -154,7 +154,7 @@ def test_two_process_gloo_training_keeps_ranks_identical(data, tmp_path):
                                    rtol=0, atol=0, msg=name)
 
 
-def test_dist_train_and_test_sh_run_two_processes_and_exit_cleanly(data, tmp_path):
+def test_dist_train_and_test_sh_run_two_processes(data, tmp_path):
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1')
     result = subprocess.run(
