@@ -47,6 +47,23 @@ def test_layer_matches_reference(generator, conv):
         torch.testing.assert_close(g, g_ref, msg=lambda m: f'{name}: {m}')
 
 
+@pytest.mark.parametrize('generator', ['mixture', 'paper', 'modulated'])
+def test_inplace_activation_after_the_layer(generator):
+    # ConvModule follows the conv with ReLU(inplace=True): the layer's output
+    # must accept in-place ops and keep exact gradients.
+    layer = randomize(DRConv(4, 6, 3, padding=1, region_num=3,
+                             generator=generator).double())
+    x = torch.randn(2, 4, 7, 6, dtype=torch.float64, requires_grad=True)
+    y = F.relu(layer(x), inplace=True)
+    y_ref = F.relu(reference_forward(layer, x))
+    torch.testing.assert_close(y, y_ref)
+    grad_out = torch.randn_like(y)
+    params = [x] + list(layer.parameters())
+    for g, g_ref in zip(torch.autograd.grad(y, params, grad_out),
+                        torch.autograd.grad(y_ref, params, grad_out)):
+        torch.testing.assert_close(g, g_ref)
+
+
 def test_modulated_starts_equal_to_its_convolution():
     conv = nn.Conv2d(8, 16, 3, padding=1)
     layer = DRConv(8, 16, 3, padding=1, generator='modulated')
