@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from .compat import CheckpointError
 
@@ -50,7 +50,7 @@ def checkpoint_mismatch(model: nn.Module,
 def verify_checkpoint(model: nn.Module, filename: str) -> dict:
     """Load ``filename`` and raise CheckpointError unless its weights fit
     ``model`` exactly. Returns the loaded checkpoint."""
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
+    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
     state_dict = checkpoint.get('state_dict', checkpoint) \
         if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):
