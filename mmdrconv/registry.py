@@ -7,6 +7,7 @@ custom_imports after a direct import, or a reload) harmless.
 """
 from mmengine.registry import MODELS
 
+from . import amp  # noqa: F401  (registers CPUBFloat16OptimWrapper)
 from .converter import convert_to_drconv
 from .layers import DRConv
 

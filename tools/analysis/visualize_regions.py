@@ -7,14 +7,17 @@ import argparse
 from mmdrconv.visualization import render_region_maps
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('image')
     parser.add_argument('out_dir')
-    parser.add_argument('--alpha', type=float, default=0.5)
-    args = parser.parse_args()
+    parser.add_argument('--alpha', type=float, default=0.5,
+                        help='opacity of the region colours, 0 to 1')
+    args = parser.parse_args(argv)
+    if not 0 <= args.alpha <= 1:
+        parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
     written = render_region_maps(args.config, args.checkpoint, args.image,
                                  args.out_dir, args.alpha)
     for name, path in written.items():
