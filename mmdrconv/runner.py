@@ -14,7 +14,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
-from .amp import amp_optim_wrapper
+from .amp import SLOW_BFLOAT16, amp_optim_wrapper, cpu_has_native_bfloat16
 from .apis import task_of
 from .datasets import check_dataset
 from .datasets.data_root import align_evaluator_ann_files, set_data_root
@@ -48,8 +48,11 @@ def prepare_train_cfg(cfg: Config,
         cfg.work_dir = default_work_dir(config_path)
     if amp:
         # float16 + loss scaling on CUDA; bfloat16 autocast on the CPU.
-        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper,
-                                              torch.cuda.is_available())
+        cuda = torch.cuda.is_available()
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, cuda,
+                                              task_of(cfg))
+        if not cuda and cpu_has_native_bfloat16() is False:
+            print_log(SLOW_BFLOAT16, logger='current', level=logging.WARNING)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:

@@ -10,9 +10,10 @@ COCO_LAYOUT = """expected COCO layout (mmdet's CocoDataset):
   {root}/
     annotations/instances_train2017.json, instances_val2017.json
     train2017/*.jpg  val2017/*.jpg
-Download COCO 2017 from the official site and unpack it there, or point the
-config at your copy: --cfg-options train_dataloader.dataset.data_root=PATH
-(likewise val_/test_dataloader). For the generated demo data run:
+Download COCO 2017 from the official site and unpack it there, or point
+tools/train.py and tools/test.py at your copy with --data-root PATH (it moves
+the train/val/test data and the evaluator's annotation file together).
+For the generated demo data run:
   python tools/generate_data.py coco data/synthetic/coco"""
 
 CITYSCAPES_LAYOUT = """expected Cityscapes layout (mmseg's CityscapesDataset):
