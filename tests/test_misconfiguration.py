@@ -770,3 +770,22 @@ def _tool(name):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
+
+
+def test_ctrl_c_while_saving_leaves_the_previous_file(tmp_path, monkeypatch):
+    from mmdrconv import atomic_save
+    from mmengine.runner import save_checkpoint  # the patched one
+    path = tmp_path / 'iter_1.pth'
+    save_checkpoint(dict(meta=dict(iter=1)), str(path))
+    real_save = torch.save
+
+    def interrupted(obj, file, *args, **kwargs):
+        file.write(b'partial')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_save.torch, 'save', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(dict(meta=dict(iter=2)), str(path))
+    monkeypatch.setattr(atomic_save.torch, 'save', real_save)
+    assert os.listdir(tmp_path) == ['iter_1.pth']
+    assert torch.load(path, weights_only=True)['meta']['iter'] == 1
