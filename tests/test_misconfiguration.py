@@ -514,7 +514,8 @@ def test_overlay_alpha_outside_0_1_is_refused():
 
 def test_visualize_regions_tool_refuses_alpha(capsys):
     with pytest.raises(SystemExit) as exit_:
-        _tool('visualize_regions').main(['c.py', 'k.pth', 'i.png', 'out', '--alpha', '5'])
+        _tool('visualize_regions').main(
+            ['c.py', 'k.pth', 'i.png', 'out', '--alpha', '5'])
     assert exit_.value.code == 2
     assert '--alpha must be in [0, 1], got 5.0' in capsys.readouterr().err
 
