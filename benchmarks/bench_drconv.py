@@ -7,7 +7,7 @@ select), and the training-step peak memory ratio to that reference. All
 numbers come from this one process, side by side. glibc is told to keep freed
 memory (as a caching allocator would) so that times measure the ops rather
 than page faults on fresh multi-megabyte tensors; see
-mmdrconv.profiling.keep_freed_memory.
+mmdrconv.analysis.timing.keep_freed_memory.
 
     python benchmarks/bench_drconv.py [--repeat 5] [--rounds 3] [--shapes r50]
 """
@@ -19,7 +19,8 @@ import torch.nn as nn
 
 from mmdrconv import DRConv
 from mmdrconv.ops import naive_region_conv
-from mmdrconv.profiling import keep_freed_memory, median_latency, peak_memory
+from mmdrconv.analysis.timing import (keep_freed_memory, median_latency,
+                                      peak_memory)
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {

@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .layers import DRConv
+from .layers import DRConv, ModulatedDRConv
 
 Patterns = Union[str, Sequence[str]]
 
@@ -68,13 +68,10 @@ def convert_to_drconv(module: nn.Module,
 
 
 def _drconv_like(conv: nn.Conv2d, options: dict) -> DRConv:
-    if isinstance(conv.padding, str):
-        raise ValueError(f'cannot convert a conv with padding='
-                         f'{conv.padding!r}; use explicit padding')
     layer = DRConv(conv.in_channels, conv.out_channels, conv.kernel_size,
                    conv.stride, conv.padding, conv.dilation, conv.groups,
                    conv.bias is not None, **options)
-    if layer.generator == 'modulated':
+    if isinstance(layer, ModulatedDRConv):
         with torch.no_grad():
             layer.weight.copy_(conv.weight)
             if conv.bias is not None:

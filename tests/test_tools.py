@@ -186,7 +186,7 @@ def test_dist_train_and_test_sh_run_two_processes(data, tmp_path):
 
 def test_visualize_regions_writes_an_overlay_per_drconv(data, tmp_path):
     from mmdrconv.apis import build_model, load_config
-    from mmdrconv.visualization import PALETTE, render_region_maps
+    from mmdrconv.analysis.region_maps import PALETTE, render_region_maps
     config = osp.join(REPO, DET)
     model = build_model(load_config(config))
     with torch.no_grad():  # a guide that splits the image into regions

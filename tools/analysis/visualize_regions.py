@@ -4,17 +4,19 @@
 """
 import argparse
 
-from mmdrconv.visualization import render_region_maps
+from mmdrconv.cli import add_trust_arg, parse
+from mmdrconv.analysis.region_maps import render_region_maps
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('image')
     parser.add_argument('out_dir')
     parser.add_argument('--alpha', type=float, default=0.5)
-    args = parser.parse_args()
+    add_trust_arg(parser)
+    args = parse(parser, argv)
     written = render_region_maps(args.config, args.checkpoint, args.image,
                                  args.out_dir, args.alpha)
     for name, path in written.items():
