@@ -184,13 +184,13 @@ def test_pinned_mmengine_still_has_what_we_replace():
     """Fails, naming the scheme, when mmengine changes a loader we replace
     (mmdrconv/openmmlab/checkpoint.py) or registers one we do not."""
     digests = {  # sha256[:16] of mmengine 0.10.7's functions
-        'load_from_local': '4c0c2c4b8d6c0b0e',
-        'load_from_http': '',
-        'load_from_torchvision': '',
-        'load_from_openmmlab': '',
-        'load_from_mmcls': '',
-        'load_from_pavi': '',
-        'load_from_ceph': '',
+        'load_from_local': 'aa24a2a99a65f3f6',
+        'load_from_http': 'ed82c56c8e371d63',
+        'load_from_torchvision': 'ad456a3b0615a9bb',
+        'load_from_openmmlab': 'c17b71970067b708',
+        'load_from_mmcls': '3e1213f5442779a8',
+        'load_from_pavi': '65d239620a49308d',
+        'load_from_ceph': 'dabd19a85fecf851',
     }
     assert set(policy.UPSTREAM_PREFIXES) == set(policy.SCHEMES), \
         'mmengine registers other checkpoint schemes than the ones ' \

@@ -163,8 +163,15 @@ def load_checkpoint_file(source, map_location=None, name: str = None):
 
 
 def _corrupt(name: str, error: Exception) -> str:
+    # torch's weights-only message suggests weights_only=False, which is
+    # no remedy for a broken file: keep only what it found.
+    detail = str(error)
+    if 'WeightsUnpickler error:' in detail:
+        detail = detail.split('WeightsUnpickler error:')[1]
+        detail = detail.split('Check the documentation')[0]
+    detail = ' '.join(detail.split())
     return (f'cannot read checkpoint {name}: the file is corrupt, truncated '
-            f'or not a PyTorch checkpoint ({error})')
+            f'or not a PyTorch checkpoint ({detail})')
 
 
 # Offline pretrained weights. Upstream configs name remote checkpoints
