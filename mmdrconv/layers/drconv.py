@@ -147,6 +147,9 @@ class DRConv(nn.Module):
     """
 
     transposed = False
+    # Backend of region_conv / region_scale ('auto', 'triton', 'torch'; see
+    # mmdrconv.ops.triton); set on an instance to force one.
+    backend = 'auto'
 
     def __init__(self,
                  in_channels: int,
@@ -239,7 +242,8 @@ class DRConv(nn.Module):
         guide = self.guide(x)
         filters = self.filter_generator(x)
         return region_conv(x, filters, guide, self.bias, self.stride,
-                           self.padding, self.dilation, self.groups)
+                           self.padding, self.dilation, self.groups,
+                           backend=self.backend)
 
     def _modulated_forward(self, x: Tensor) -> Tensor:
         # filter_r = weight * scale_r (per output channel), so the output is
@@ -261,7 +265,8 @@ class DRConv(nn.Module):
             out = F.conv2d(x, self.weight, None, self.stride, self.padding,
                            self.dilation, self.groups)
             guide = self.guide(x)
-        return region_scale(out, self.filter_generator(x), guide, self.bias)
+        return region_scale(out, self.filter_generator(x), guide, self.bias,
+                            backend=self.backend)
 
     def extra_repr(self) -> str:
         s = (f'{self.in_channels}, {self.out_channels}, '

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .triton import triton_region_conv, use_triton
+
 IntPair = Union[int, Tuple[int, int]]
 
 # Elements of the reused patch buffer (16 MB in float32): bounds the
@@ -470,7 +472,8 @@ def region_conv(x: Tensor,
                 stride: IntPair = 1,
                 padding: IntPair = 0,
                 dilation: IntPair = 1,
-                groups: int = 1) -> Tensor:
+                groups: int = 1,
+                backend: str = 'auto') -> Tensor:
     """Convolve each output pixel with the filter of its guide-chosen region.
 
     Args:
@@ -480,6 +483,9 @@ def region_conv(x: Tensor,
             their argmax (lowest index on ties). Its gradient is the softmax
             surrogate of DRConv.
         bias: optional (O,) bias.
+        backend: ``'auto'`` (Triton kernels for CUDA tensors when triton
+            imports, else PyTorch), ``'triton'`` or ``'torch'``; see
+            ``mmdrconv.ops.triton``. ``groups > 1`` always runs on PyTorch.
 
     Returns:
         (B, O, H_out, W_out), channels-last if ``x`` is.
@@ -506,6 +512,10 @@ def region_conv(x: Tensor,
         dtype = torch.promote_types(x.dtype, filters.dtype)
     x, filters = x.to(dtype), filters.to(dtype)
     bias = bias.to(dtype) if bias is not None else None
+    on_triton = use_triton(backend, x, groups)
     with torch.autocast(device_type, enabled=False):
+        if on_triton:
+            return triton_region_conv(x, filters, guide, bias, stride,
+                                      padding, dilation)
         return RegionConvFunction.apply(x, filters, guide, bias, stride,
                                         padding, dilation, groups)
