@@ -14,6 +14,7 @@ inputs: max error <= 2e-3 (fp16) / 1.6e-2 (bf16) times the reference's
 largest magnitude, i.e. a few units of the last place of the output format
 (products accumulate in fp32, one rounding at the end).
 """
+import json
 import os
 import subprocess
 import sys
@@ -292,6 +293,35 @@ def test_ops_import_without_triton():
     """mmdrconv.ops loads triton only when a kernel first runs."""
     code = ('import sys, mmdrconv.ops, mmdrconv.layers; '
             'assert "triton" not in sys.modules, "triton imported"')
-    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    env, root = _core_env()
     subprocess.run([sys.executable, '-c', code], check=True, env=env,
-                   cwd=os.path.dirname(os.path.dirname(__file__)))
+                   cwd=root)
+
+
+def _core_env():
+    """Environment of a fresh process that imports this checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (root, env.get('PYTHONPATH')) if p)
+    return env, root
+
+
+def test_kernels_compile_for_h100():
+    """The GPU compiler (not the interpreter) accepts every kernel for
+    sm_90; tiles fit in the H100's 227 KiB of shared memory; the GEMMs use
+    tensor cores (wgmma)."""
+    env, root = _core_env()
+    run = subprocess.run(
+        [sys.executable, os.path.join(root, 'tests',
+                                      'compile_triton_kernels.py')],
+        env=env, capture_output=True, text=True, timeout=600)
+    if run.returncode == 3:
+        pytest.skip('this triton build has no CUDA backend')
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(results) == 10
+    for result in results:
+        assert result['shared'] <= 227 * 1024, result
+        if result['kernel'].startswith('region_conv'):
+            assert result['tensor_cores'], result

@@ -5,6 +5,7 @@ channel counts and kernel size, so each layer shape is tuned once per
 process). Under ``TRITON_INTERPRET=1`` (the CPU tests) kernels run with fixed
 small tiles, so that the shapes of the tests span several tiles.
 """
+import contextlib
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -22,6 +23,13 @@ except (ImportError, AttributeError):  # pragma: no cover
 TILE_ROWS = 32 if INTERPRET else 64
 # Tiles of the GEMM kernels when interpreted (sizes the tests cross).
 INTERPRET_GEMM_TILES = dict(BLOCK_N=16, BLOCK_K=16)
+
+
+def on_device_of(tensor: torch.Tensor):
+    """Launch on the tensor's GPU (Triton uses the current device)."""
+    if tensor.is_cuda:
+        return torch.cuda.device(tensor.device)
+    return contextlib.nullcontext()
 
 
 def dot_precision(dtype: torch.dtype) -> str:

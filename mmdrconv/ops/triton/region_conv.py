@@ -18,7 +18,7 @@ from .conv_kernels import (region_conv_dw_kernel, region_conv_dx_kernel,
                            region_conv_fwd_kernel,
                            region_conv_response_kernel)
 from .launch import (GEMM_CONFIGS, INTERPRET_GEMM_TILES, TILE_ROWS, Kernel,
-                     dot_precision, upcast_operands)
+                     dot_precision, on_device_of, upcast_operands)
 from .tiles import RegionTiles
 
 _KEY = ['C', 'O', 'TAPS']
@@ -115,42 +115,48 @@ class TritonRegionConvFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y):
-        x, filters, guide = ctx.saved_tensors
-        conv, layout = ctx.conv, ctx.layout
-        need_x, need_w, need_g, need_b = ctx.needs_input_grad[:4]
-        grad_x = grad_filters = grad_guide = grad_bias = None
-        if need_b and ctx.has_bias:
-            grad_bias = grad_y.sum((0, 2, 3))
-        if conv.rows == 0:  # empty batch: every gradient is zero
-            zeros = [
-                torch.zeros_like(t) if need else None
-                for t, need in ((x, need_x), (filters, need_w),
-                                (guide, need_g))
-            ]
-            return (*zeros, grad_bias, None, None, None)
-        x_rows = _nhwc(x) if need_w or need_g else None
-        weights = _filter_rows(filters) if need_x or need_g else None
-        tiles = layout.tiles(TILE_ROWS)
-        shape = conv.shape_args()
-        dy = (grad_y, *grad_y.stride())
-        if need_x:
-            grad_x = _input_gradient(conv, weights, layout, tiles, shape, dy)
-            grad_x = grad_x.permute(0, 3, 1, 2).to(
-                x.dtype, memory_format=_memory_format(x))
-        if need_w:
-            grad_filters = _filter_gradient(conv, x_rows, layout, shape, dy)
-            grad_filters = grad_filters.view(
-                *filters.shape[:3], conv.kh, conv.kw,
-                conv.channels).permute(0, 1, 2, 5, 3, 4).to(filters.dtype)
-        if need_g:
-            response = x.new_empty(conv.rows, conv.regions,
-                                   dtype=torch.float32)
-            _response[lambda meta: (tiles[0].numel(), conv.regions)](
-                x_rows, weights, grad_y, response, layout.order, *tiles,
-                *shape, *dy[1:], conv.regions, BLOCK_M=TILE_ROWS,
-                **conv.meta)
-            grad_guide = softmax_surrogate(guide, response)
-        return grad_x, grad_filters, grad_guide, grad_bias, None, None, None
+        with on_device_of(grad_y):
+            return _backward(ctx, grad_y)
+
+
+def _backward(ctx, grad_y):
+    """The four gradients, each by its own kernel where needed."""
+    x, filters, guide = ctx.saved_tensors
+    conv, layout = ctx.conv, ctx.layout
+    need_x, need_w, need_g, need_b = ctx.needs_input_grad[:4]
+    grad_x = grad_filters = grad_guide = grad_bias = None
+    if need_b and ctx.has_bias:
+        grad_bias = grad_y.sum((0, 2, 3))
+    if conv.rows == 0:  # empty batch: every gradient is zero
+        zeros = [
+            torch.zeros_like(t) if need else None
+            for t, need in ((x, need_x), (filters, need_w),
+                            (guide, need_g))
+        ]
+        return (*zeros, grad_bias, None, None, None)
+    x_rows = _nhwc(x) if need_w or need_g else None
+    weights = _filter_rows(filters) if need_x or need_g else None
+    tiles = layout.tiles(TILE_ROWS)
+    shape = conv.shape_args()
+    dy = (grad_y, *grad_y.stride())
+    if need_x:
+        grad_x = _input_gradient(conv, weights, layout, tiles, shape, dy)
+        grad_x = grad_x.permute(0, 3, 1, 2).to(
+            x.dtype, memory_format=_memory_format(x))
+    if need_w:
+        grad_filters = _filter_gradient(conv, x_rows, layout, shape, dy)
+        grad_filters = grad_filters.view(
+            *filters.shape[:3], conv.kh, conv.kw,
+            conv.channels).permute(0, 1, 2, 5, 3, 4).to(filters.dtype)
+    if need_g:
+        response = x.new_empty(conv.rows, conv.regions,
+                               dtype=torch.float32)
+        _response[lambda meta: (tiles[0].numel(), conv.regions)](
+            x_rows, weights, grad_y, response, layout.order, *tiles,
+            *shape, *dy[1:], conv.regions, BLOCK_M=TILE_ROWS,
+            **conv.meta)
+        grad_guide = softmax_surrogate(guide, response)
+    return grad_x, grad_filters, grad_guide, grad_bias, None, None, None
 
 
 def _input_gradient(conv: _Conv, weights: Tensor, layout: RegionTiles,
@@ -199,5 +205,6 @@ def triton_region_conv(x: Tensor, filters: Tensor, guide: Tensor,
                        dilation: Tuple[int, int]) -> Tensor:
     """``region_conv`` (groups == 1) on the Triton kernels; inputs checked
     and cast to one dtype by the caller."""
-    return TritonRegionConvFunction.apply(x, filters, guide, bias, stride,
-                                          padding, dilation)
+    with on_device_of(x):
+        return TritonRegionConvFunction.apply(x, filters, guide, bias,
+                                              stride, padding, dilation)

@@ -21,7 +21,7 @@ import triton.language as tl
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .launch import Kernel, tile_configs
+from .launch import Kernel, on_device_of, tile_configs
 
 _SHAPE_ARGS = ['HW', 'W']
 
@@ -158,11 +158,11 @@ _BACKWARD_CONFIGS = tile_configs(('BLOCK_P', 'BLOCK_O'),
                                  [(64, 64, 4, 2), (32, 128, 4, 2),
                                   (64, 128, 8, 2)])
 _INTERPRET_TILES = dict(BLOCK_P=16, BLOCK_O=16)
-_forward = Kernel(region_scale_fwd_kernel, _FORWARD_CONFIGS,
-                  ['O', 'REGIONS'], _INTERPRET_TILES)
-_backward = Kernel(region_scale_bwd_kernel, _BACKWARD_CONFIGS,
-                   ['O', 'REGIONS'], _INTERPRET_TILES,
-                   reset_to_zero=['grad_scales_ptr', 'grad_bias_ptr'])
+_scale_forward = Kernel(region_scale_fwd_kernel, _FORWARD_CONFIGS,
+                        ['O', 'REGIONS'], _INTERPRET_TILES)
+_scale_backward = Kernel(region_scale_bwd_kernel, _BACKWARD_CONFIGS,
+                         ['O', 'REGIONS'], _INTERPRET_TILES,
+                         reset_to_zero=['grad_scales_ptr', 'grad_bias_ptr'])
 
 
 def _region_block(regions: int) -> int:
@@ -185,7 +185,7 @@ class TritonRegionScaleFunction(torch.autograd.Function):
         # channels-last, as the PyTorch path returns
         y = _channels_last(out.shape, out)
         if y.numel():
-            _forward[lambda meta: (
+            _scale_forward[lambda meta: (
                 triton.cdiv(height * width, meta['BLOCK_P']), batch,
                 triton.cdiv(channels, meta['BLOCK_O']))](
                     out, scales, guide, bias if bias is not None else out, y,
@@ -199,39 +199,46 @@ class TritonRegionScaleFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y):
-        out, scales, guide = ctx.saved_tensors
-        need_out, need_scales, need_guide, need_bias = ctx.needs_input_grad
-        need_bias = need_bias and ctx.has_bias
-        batch, channels, height, width = out.shape
-        regions = scales.shape[1]
-        grad_out = _channels_last(out.shape, out) if need_out else None
-        grad_guide = _channels_last(guide.shape, guide) if need_guide \
-            else None
-        # fp32 accumulators, always allocated: the autotuner zeroes them.
-        grad_scales = torch.zeros(scales.shape, dtype=torch.float32,
-                                  device=out.device)
-        grad_bias = torch.zeros(channels, dtype=torch.float32,
-                                device=out.device)
-        if out.numel():
-            _backward[lambda meta: (
-                triton.cdiv(height * width, meta['BLOCK_P']), batch)](
-                    grad_y, out, scales, guide,
-                    grad_out if need_out else grad_y, grad_scales,
-                    grad_guide if need_guide else grad_y, grad_bias,
-                    channels, height * width, width, regions,
-                    *grad_y.stride(), *out.stride(), *guide.stride(),
-                    NEED_OUT=need_out, NEED_SCALES=need_scales,
-                    NEED_GUIDE=need_guide, NEED_BIAS=need_bias,
-                    BLOCK_R=_region_block(regions))
-        elif need_guide:
-            grad_guide.zero_()
-        return (grad_out, grad_scales.to(scales.dtype) if need_scales else
-                None, grad_guide,
-                grad_bias.to(out.dtype) if need_bias else None)
+        with on_device_of(grad_y):
+            return _backward(ctx, grad_y)
+
+
+def _backward(ctx, grad_y):
+    """grad_out, grad_scales, grad_guide, grad_bias in one launch."""
+    out, scales, guide = ctx.saved_tensors
+    need_out, need_scales, need_guide, need_bias = ctx.needs_input_grad
+    need_bias = need_bias and ctx.has_bias
+    batch, channels, height, width = out.shape
+    regions = scales.shape[1]
+    grad_out = _channels_last(out.shape, out) if need_out else None
+    grad_guide = _channels_last(guide.shape, guide) if need_guide \
+        else None
+    # fp32 accumulators, always allocated: the autotuner zeroes them.
+    grad_scales = torch.zeros(scales.shape, dtype=torch.float32,
+                              device=out.device)
+    grad_bias = torch.zeros(channels, dtype=torch.float32,
+                            device=out.device)
+    if out.numel():
+        _scale_backward[lambda meta: (
+            triton.cdiv(height * width, meta['BLOCK_P']), batch)](
+                grad_y, out, scales, guide,
+                grad_out if need_out else grad_y, grad_scales,
+                grad_guide if need_guide else grad_y, grad_bias,
+                channels, height * width, width, regions,
+                *grad_y.stride(), *out.stride(), *guide.stride(),
+                NEED_OUT=need_out, NEED_SCALES=need_scales,
+                NEED_GUIDE=need_guide, NEED_BIAS=need_bias,
+                BLOCK_R=_region_block(regions))
+    elif need_guide:
+        grad_guide.zero_()
+    return (grad_out, grad_scales.to(scales.dtype) if need_scales else
+            None, grad_guide,
+            grad_bias.to(out.dtype) if need_bias else None)
 
 
 def triton_region_scale(out: Tensor, scales: Tensor, guide: Tensor,
                         bias: Optional[Tensor]) -> Tensor:
     """``region_scale`` on the Triton kernels; inputs checked and cast by
     the caller."""
-    return TritonRegionScaleFunction.apply(out, scales, guide, bias)
+    with on_device_of(out):
+        return TritonRegionScaleFunction.apply(out, scales, guide, bias)
