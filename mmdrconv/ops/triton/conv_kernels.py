@@ -45,6 +45,19 @@ def _tile_pixels(order_ptr, start, stop, OH, OW, BLOCK_M: tl.constexpr):
 
 
 @triton.jit
+def _tile(tile, tile_key_ptr, tile_start_ptr, tile_stop_ptr, order_ptr, OH,
+          OW, BLOCK_M: tl.constexpr):
+    """Key and pixels of entry ``tile`` of a tile list; key < 0 (no rows)
+    past the last tile."""
+    key = tl.load(tile_key_ptr + tile)
+    stop = tl.where(key < 0, 0, tl.load(tile_stop_ptr + tile))
+    row_ok, pix, b, oy, ox = _tile_pixels(order_ptr,
+                                          tl.load(tile_start_ptr + tile),
+                                          stop, OH, OW, BLOCK_M)
+    return key, row_ok, pix, b, oy, ox
+
+
+@triton.jit
 def _tap_rows(b, oy, ox, row_ok, tap, H, W, KW, stride_h, stride_w, pad_h,
               pad_w, dil_h, dil_w):
     """Input row (b * H + iy) * W + ix of each pixel's ``tap``, and whether
@@ -73,6 +86,25 @@ def _load_patch(x_ptr, b, oy, ox, row_ok, kk, C, H, W, KW, stride_h,
     return a, tap, offs_c
 
 
+@triton.jit
+def _patch_times_filter(x_ptr, w_rows, n_ok, b, oy, ox, row_ok, C, H, W, KW,
+                        TAPS, stride_h, stride_w, pad_h, pad_w, dil_h,
+                        dil_w, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                        BLOCK_K: tl.constexpr):
+    """[BLOCK_M, BLOCK_N] fp32 products of the tile's patches with filter
+    rows ``w_rows`` (pointers to the rows' starts, (tap, channel) order)."""
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    for kk in range(0, TAPS * tl.cdiv(C, BLOCK_K)):
+        a, tap, offs_c = _load_patch(x_ptr, b, oy, ox, row_ok, kk, C, H, W,
+                                     KW, stride_h, stride_w, pad_h, pad_w,
+                                     dil_h, dil_w, BLOCK_K)
+        w = tl.load(w_rows[None, :] + (tap * C + offs_c)[:, None],
+                    mask=(offs_c < C)[:, None] & n_ok[None, :], other=0.)
+        acc = _mma(a, w, acc, PRECISION, UPCAST)
+    return acc
+
+
 @triton.jit(do_not_specialize=_SHAPE_ARGS)
 def region_conv_fwd_kernel(
         x_ptr, w_ptr, bias_ptr, y_ptr, order_ptr, tile_key_ptr,
@@ -84,27 +116,20 @@ def region_conv_fwd_kernel(
         BLOCK_K: tl.constexpr):
     """y[p] = W[key] . patch(p) (+ bias) for the pixels of one tile.
     Grid: (tiles, output-channel blocks)."""
-    tile = tl.program_id(0)
-    key = tl.load(tile_key_ptr + tile)
+    key, row_ok, pix, b, oy, ox = _tile(tl.program_id(0), tile_key_ptr,
+                                        tile_start_ptr, tile_stop_ptr,
+                                        order_ptr, OH, OW, BLOCK_M)
     if key < 0:  # past the last tile
         return
-    row_ok, pix, b, oy, ox = _tile_pixels(order_ptr,
-                                          tl.load(tile_start_ptr + tile),
-                                          tl.load(tile_stop_ptr + tile), OH,
-                                          OW, BLOCK_M)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     n_ok = offs_n < O
     patch_size = TAPS * C
     w_rows = w_ptr + key.to(tl.int64) * O * patch_size + \
         offs_n.to(tl.int64) * patch_size
-    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-    for kk in range(0, TAPS * tl.cdiv(C, BLOCK_K)):
-        a, tap, offs_c = _load_patch(x_ptr, b, oy, ox, row_ok, kk, C, H, W,
-                                     KW, stride_h, stride_w, pad_h, pad_w,
-                                     dil_h, dil_w, BLOCK_K)
-        w = tl.load(w_rows[None, :] + (tap * C + offs_c)[:, None],
-                    mask=(offs_c < C)[:, None] & n_ok[None, :], other=0.)
-        acc = _mma(a, w, acc, PRECISION, UPCAST)
+    acc = _patch_times_filter(x_ptr, w_rows, n_ok, b, oy, ox, row_ok, C, H,
+                              W, KW, TAPS, stride_h, stride_w, pad_h, pad_w,
+                              dil_h, dil_w, PRECISION, UPCAST, BLOCK_M,
+                              BLOCK_N, BLOCK_K)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_n, mask=n_ok, other=0.)
         acc += bias.to(tl.float32)[None, :]
@@ -127,14 +152,11 @@ def region_conv_dx_kernel(
     the stride), so the adds are atomic; with ``ATOMIC`` off (each input
     pixel is read by at most one (pixel, tap)) they are plain stores.
     Grid: (tiles, input-channel blocks)."""
-    tile = tl.program_id(0)
-    key = tl.load(tile_key_ptr + tile)
-    if key < 0:
+    key, row_ok, pix, b, oy, ox = _tile(tl.program_id(0), tile_key_ptr,
+                                        tile_start_ptr, tile_stop_ptr,
+                                        order_ptr, OH, OW, BLOCK_M)
+    if key < 0:  # past the last tile
         return
-    row_ok, pix, b, oy, ox = _tile_pixels(order_ptr,
-                                          tl.load(tile_start_ptr + tile),
-                                          tl.load(tile_stop_ptr + tile), OH,
-                                          OW, BLOCK_M)
     offs_c = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
     c_ok = offs_c < C
     patch_size = TAPS * C
@@ -219,14 +241,11 @@ def region_conv_response_kernel(
     The dot product with dy is the GEMM's epilogue, per output-channel
     block, so nothing of size m x output is stored: only a (N, m) table.
     Grid: (tiles, m)."""
-    tile = tl.program_id(0)
-    key = tl.load(tile_key_ptr + tile)
-    if key < 0:
+    key, row_ok, pix, b, oy, ox = _tile(tl.program_id(0), tile_key_ptr,
+                                        tile_start_ptr, tile_stop_ptr,
+                                        order_ptr, OH, OW, BLOCK_M)
+    if key < 0:  # past the last tile
         return
-    row_ok, pix, b, oy, ox = _tile_pixels(order_ptr,
-                                          tl.load(tile_start_ptr + tile),
-                                          tl.load(tile_stop_ptr + tile), OH,
-                                          OW, BLOCK_M)
     region = tl.program_id(1)
     patch_size = TAPS * C
     w_region = w_ptr + ((key // REGIONS) * REGIONS + region).to(
@@ -236,15 +255,10 @@ def region_conv_response_kernel(
     for o0 in range(0, O, BLOCK_N):
         offs_o = o0 + tl.arange(0, BLOCK_N)
         o_ok = offs_o < O
-        w_rows = w_region + offs_o.to(tl.int64) * patch_size
-        acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-        for kk in range(0, TAPS * tl.cdiv(C, BLOCK_K)):
-            a, tap, offs_c = _load_patch(x_ptr, b, oy, ox, row_ok, kk, C, H,
-                                         W, KW, stride_h, stride_w, pad_h,
-                                         pad_w, dil_h, dil_w, BLOCK_K)
-            w = tl.load(w_rows[None, :] + (tap * C + offs_c)[:, None],
-                        mask=(offs_c < C)[:, None] & o_ok[None, :], other=0.)
-            acc = _mma(a, w, acc, PRECISION, UPCAST)
+        acc = _patch_times_filter(
+            x_ptr, w_region + offs_o.to(tl.int64) * patch_size, o_ok, b, oy,
+            ox, row_ok, C, H, W, KW, TAPS, stride_h, stride_w, pad_h, pad_w,
+            dil_h, dil_w, PRECISION, UPCAST, BLOCK_M, BLOCK_N, BLOCK_K)
         g = tl.load(dy_row[:, None] + offs_o[None, :] * dy_stride_o,
                     mask=row_ok[:, None] & o_ok[None, :], other=0.)
         response += tl.sum(acc * g.to(tl.float32), axis=1)

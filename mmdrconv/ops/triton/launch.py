@@ -6,11 +6,13 @@ process). Under ``TRITON_INTERPRET=1`` (the CPU tests) kernels run with fixed
 small tiles, so that the shapes of the tests span several tiles.
 """
 import contextlib
+import functools
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import triton
+from torch.autograd.function import once_differentiable
 
 try:  # triton >= 3.4
     from triton import knobs
@@ -30,6 +32,17 @@ def on_device_of(tensor: torch.Tensor):
     if tensor.is_cuda:
         return torch.cuda.device(tensor.device)
     return contextlib.nullcontext()
+
+
+def backward_on_device(backward: Callable) -> Callable:
+    """An autograd ``backward(ctx, grad)`` that launches on grad's GPU and
+    supports no double backward."""
+
+    @functools.wraps(backward)
+    def run(ctx, grad):
+        with on_device_of(grad):
+            return backward(ctx, grad)
+    return staticmethod(once_differentiable(run))
 
 
 def dot_precision(dtype: torch.dtype) -> str:

@@ -12,13 +12,13 @@ from typing import Optional, Tuple
 import torch
 import triton
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .conv_kernels import (region_conv_dw_kernel, region_conv_dx_kernel,
                            region_conv_fwd_kernel,
                            region_conv_response_kernel)
 from .launch import (GEMM_CONFIGS, INTERPRET_GEMM_TILES, TILE_ROWS, Kernel,
-                     dot_precision, on_device_of, upcast_operands)
+                     backward_on_device, dot_precision, on_device_of,
+                     upcast_operands)
 from .tiles import RegionTiles
 
 _KEY = ['C', 'O', 'TAPS']
@@ -91,34 +91,6 @@ def _filter_rows(filters: Tensor) -> Tensor:
         .contiguous()
 
 
-class TritonRegionConvFunction(torch.autograd.Function):
-
-    @staticmethod
-    def forward(ctx, x, filters, guide, bias, stride, padding, dilation):
-        conv = _Conv(x, filters, stride, padding, dilation)
-        y = conv.output(x)
-        layout = RegionTiles(guide)
-        if conv.rows:
-            tiles = layout.tiles(TILE_ROWS)
-            _forward[lambda meta: (
-                tiles[0].numel(),
-                triton.cdiv(conv.out_channels, meta['BLOCK_N']))](
-                    _nhwc(x), _filter_rows(filters),
-                    bias if bias is not None else y, y, layout.order, *tiles,
-                    *conv.shape_args(), *y.stride(),
-                    HAS_BIAS=bias is not None, BLOCK_M=TILE_ROWS,
-                    **conv.meta)
-        ctx.save_for_backward(x, filters, guide)
-        ctx.conv, ctx.layout, ctx.has_bias = conv, layout, bias is not None
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y):
-        with on_device_of(grad_y):
-            return _backward(ctx, grad_y)
-
-
 def _backward(ctx, grad_y):
     """The four gradients, each by its own kernel where needed."""
     x, filters, guide = ctx.saved_tensors
@@ -157,6 +129,30 @@ def _backward(ctx, grad_y):
             **conv.meta)
         grad_guide = softmax_surrogate(guide, response)
     return grad_x, grad_filters, grad_guide, grad_bias, None, None, None
+
+
+class TritonRegionConvFunction(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, x, filters, guide, bias, stride, padding, dilation):
+        conv = _Conv(x, filters, stride, padding, dilation)
+        y = conv.output(x)
+        layout = RegionTiles(guide)
+        if conv.rows:
+            tiles = layout.tiles(TILE_ROWS)
+            _forward[lambda meta: (
+                tiles[0].numel(),
+                triton.cdiv(conv.out_channels, meta['BLOCK_N']))](
+                    _nhwc(x), _filter_rows(filters),
+                    bias if bias is not None else y, y, layout.order, *tiles,
+                    *conv.shape_args(), *y.stride(),
+                    HAS_BIAS=bias is not None, BLOCK_M=TILE_ROWS,
+                    **conv.meta)
+        ctx.save_for_backward(x, filters, guide)
+        ctx.conv, ctx.layout, ctx.has_bias = conv, layout, bias is not None
+        return y
+
+    backward = backward_on_device(_backward)
 
 
 def _input_gradient(conv: _Conv, weights: Tensor, layout: RegionTiles,

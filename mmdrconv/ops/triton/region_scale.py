@@ -19,24 +19,32 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from .launch import Kernel, on_device_of, tile_configs
+from .launch import Kernel, backward_on_device, on_device_of, tile_configs
 
 _SHAPE_ARGS = ['HW', 'W']
 
 
 @triton.jit
-def _pixel_logits(guide_ptr, b, h, w, p_ok, g_stride_b, g_stride_c,
-                  g_stride_h, g_stride_w, REGIONS,
-                  BLOCK_R: tl.constexpr):
-    """[BLOCK_P, BLOCK_R] fp32 guide logits, -inf past the m regions."""
+def _block_regions(guide_ptr, HW, W, g_stride_b, g_stride_c, g_stride_h,
+                   g_stride_w, REGIONS, BLOCK_P: tl.constexpr,
+                   BLOCK_R: tl.constexpr):
+    """Sample b = program_id(1) and the pixel block program_id(0): pixel
+    mask, (h, w), fp32 guide logits [BLOCK_P, BLOCK_R] (-inf past the m
+    regions) and each pixel's region (argmax, lowest index on ties)."""
+    b = tl.program_id(1).to(tl.int64)
+    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    p_ok = p < HW
+    h = p // W
+    w = p - h * W
     offs_r = tl.arange(0, BLOCK_R)
     r_ok = offs_r < REGIONS
-    row = b.to(tl.int64) * g_stride_b + h * g_stride_h + w * g_stride_w
+    row = b * g_stride_b + h * g_stride_h + w * g_stride_w
     logits = tl.load(guide_ptr + row[:, None] + offs_r[None, :] * g_stride_c,
                      mask=p_ok[:, None] & r_ok[None, :], other=0.)
-    return tl.where(r_ok[None, :], logits.to(tl.float32), float('-inf'))
+    logits = tl.where(r_ok[None, :], logits.to(tl.float32), float('-inf'))
+    region = tl.argmax(logits, axis=1, tie_break_left=True)
+    return b, p, p_ok, h, w, logits, region
 
 
 @triton.jit(do_not_specialize=_SHAPE_ARGS)
@@ -48,27 +56,22 @@ def region_scale_fwd_kernel(
         BLOCK_P: tl.constexpr, BLOCK_O: tl.constexpr,
         BLOCK_R: tl.constexpr):
     """Grid: (pixel blocks, B, output-channel blocks)."""
-    b = tl.program_id(1)
-    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    p_ok = p < HW
-    h = p // W
-    w = p - h * W
-    logits = _pixel_logits(guide_ptr, b, h, w, p_ok, g_stride_b, g_stride_c,
-                           g_stride_h, g_stride_w, REGIONS, BLOCK_R)
-    region = tl.argmax(logits, axis=1, tie_break_left=True)
+    b, p, p_ok, h, w, logits, region = _block_regions(
+        guide_ptr, HW, W, g_stride_b, g_stride_c, g_stride_h, g_stride_w,
+        REGIONS, BLOCK_P, BLOCK_R)
     offs_o = tl.program_id(2) * BLOCK_O + tl.arange(0, BLOCK_O)
     mask = p_ok[:, None] & (offs_o < O)[None, :]
     scale_row = (b * REGIONS + region).to(tl.int64) * O
     scale = tl.load(scales_ptr + scale_row[:, None] + offs_o[None, :],
                     mask=mask, other=0.).to(tl.float32)
-    o_row = b.to(tl.int64) * o_stride_b + h * o_stride_h + w * o_stride_w
+    o_row = b * o_stride_b + h * o_stride_h + w * o_stride_w
     value = tl.load(out_ptr + o_row[:, None] + offs_o[None, :] * o_stride_c,
                     mask=mask, other=0.).to(tl.float32)
     y = value * scale
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_o, mask=offs_o < O, other=0.)
         y += bias.to(tl.float32)[None, :]
-    y_row = b.to(tl.int64) * y_stride_b + h * y_stride_h + w * y_stride_w
+    y_row = b * y_stride_b + h * y_stride_h + w * y_stride_w
     tl.store(y_ptr + y_row[:, None] + offs_o[None, :] * y_stride_c,
              y.to(y_ptr.dtype.element_ty), mask=mask)
 
@@ -86,24 +89,19 @@ def region_scale_bwd_kernel(
     """Grid: (pixel blocks, B). grad_out and grad_guide are channels-last
     (B, H, W, O) / (B, H, W, m); grad_scales (B, m, O) and grad_bias (O,)
     are fp32 accumulators."""
-    b = tl.program_id(1)
-    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    p_ok = p < HW
-    h = p // W
-    w = p - h * W
-    logits = _pixel_logits(guide_ptr, b, h, w, p_ok, g_stride_b, g_stride_c,
-                           g_stride_h, g_stride_w, REGIONS, BLOCK_R)
-    region = tl.argmax(logits, axis=1, tie_break_left=True)
+    b, p, p_ok, h, w, logits, region = _block_regions(
+        guide_ptr, HW, W, g_stride_b, g_stride_c, g_stride_h, g_stride_w,
+        REGIONS, BLOCK_P, BLOCK_R)
     offs_r = tl.arange(0, BLOCK_R)
     r_ok = offs_r < REGIONS
     one_hot = ((region[:, None] == offs_r[None, :]) &
                p_ok[:, None]).to(tl.float32)
     scale_row = (b * REGIONS + region).to(tl.int64) * O
-    table = scales_ptr + b.to(tl.int64) * REGIONS * O
-    pixel = b.to(tl.int64) * HW + p  # row of the channels-last outputs
-    dy_row = b.to(tl.int64) * dy_stride_b + h * dy_stride_h + \
+    table = scales_ptr + b * REGIONS * O
+    pixel = b * HW + p  # row of the channels-last outputs
+    dy_row = b * dy_stride_b + h * dy_stride_h + \
         w * dy_stride_w
-    o_row = b.to(tl.int64) * o_stride_b + h * o_stride_h + w * o_stride_w
+    o_row = b * o_stride_b + h * o_stride_h + w * o_stride_w
     response = tl.zeros([BLOCK_P, BLOCK_R], dtype=tl.float32)
     for o0 in range(0, O, BLOCK_O):
         offs_o = o0 + tl.arange(0, BLOCK_O)
@@ -126,7 +124,7 @@ def region_scale_bwd_kernel(
             if NEED_SCALES:
                 per_region = tl.dot(tl.trans(one_hot), t,
                                     input_precision='ieee')
-                tl.atomic_add(grad_scales_ptr + b.to(tl.int64) * REGIONS * O +
+                tl.atomic_add(grad_scales_ptr + b * REGIONS * O +
                               offs_r[:, None] * O + offs_o[None, :],
                               per_region, mask=r_ok[:, None] & o_ok[None, :],
                               sem='relaxed')
@@ -175,34 +173,6 @@ def _channels_last(shape, like: Tensor, dtype=None) -> Tensor:
                        memory_format=torch.channels_last)
 
 
-class TritonRegionScaleFunction(torch.autograd.Function):
-
-    @staticmethod
-    def forward(ctx, out, scales, guide, bias):
-        batch, channels, height, width = out.shape
-        regions = scales.shape[1]
-        scales = scales.contiguous()
-        # channels-last, as the PyTorch path returns
-        y = _channels_last(out.shape, out)
-        if y.numel():
-            _scale_forward[lambda meta: (
-                triton.cdiv(height * width, meta['BLOCK_P']), batch,
-                triton.cdiv(channels, meta['BLOCK_O']))](
-                    out, scales, guide, bias if bias is not None else out, y,
-                    channels, height * width, width, regions, *out.stride(),
-                    *guide.stride(), *y.stride(), HAS_BIAS=bias is not None,
-                    BLOCK_R=_region_block(regions))
-        ctx.save_for_backward(out, scales, guide)
-        ctx.has_bias = bias is not None
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y):
-        with on_device_of(grad_y):
-            return _backward(ctx, grad_y)
-
-
 def _backward(ctx, grad_y):
     """grad_out, grad_scales, grad_guide, grad_bias in one launch."""
     out, scales, guide = ctx.saved_tensors
@@ -234,6 +204,30 @@ def _backward(ctx, grad_y):
     return (grad_out, grad_scales.to(scales.dtype) if need_scales else
             None, grad_guide,
             grad_bias.to(out.dtype) if need_bias else None)
+
+
+class TritonRegionScaleFunction(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, out, scales, guide, bias):
+        batch, channels, height, width = out.shape
+        regions = scales.shape[1]
+        scales = scales.contiguous()
+        # channels-last, as the PyTorch path returns
+        y = _channels_last(out.shape, out)
+        if y.numel():
+            _scale_forward[lambda meta: (
+                triton.cdiv(height * width, meta['BLOCK_P']), batch,
+                triton.cdiv(channels, meta['BLOCK_O']))](
+                    out, scales, guide, bias if bias is not None else out, y,
+                    channels, height * width, width, regions, *out.stride(),
+                    *guide.stride(), *y.stride(), HAS_BIAS=bias is not None,
+                    BLOCK_R=_region_block(regions))
+        ctx.save_for_backward(out, scales, guide)
+        ctx.has_bias = bias is not None
+        return y
+
+    backward = backward_on_device(_backward)
 
 
 def triton_region_scale(out: Tensor, scales: Tensor, guide: Tensor,
