@@ -92,6 +92,28 @@ def assert_close_to(result, reference, tol=None, dtype=torch.float32):
             assert error <= bound, f'{name}: error {error:.3g} > {bound:.3g}'
 
 
+@pytest.mark.parametrize('height', [1, 4, 16])
+def test_region_tiles_cover_every_pixel_once(height):
+    guide = torch.randn(3, 5, 4, 6)
+    guide[1, 2] += 10  # sample 1: a single run of 24 pixels
+    guide[:, 4] -= 10  # region 4 empty everywhere
+    layout = RegionTiles(guide)
+    key, start, stop = layout.tiles(height)
+    keys = (guide.argmax(1) + 5 * torch.arange(3).view(3, 1, 1)).flatten()
+    # Stable sort by key: raster order inside a run.
+    assert torch.equal(keys[layout.order], keys.sort(stable=True).values)
+    assert torch.equal(layout.order, keys.sort(stable=True).indices)
+    real = key >= 0
+    assert (key[~real] == -1).all() and real[:real.sum()].all()
+    covered = torch.zeros(keys.numel(), dtype=torch.long)
+    for k, a, b in zip(key[real], start[real], stop[real]):
+        assert 0 < b - a <= height
+        assert (keys[layout.order[a:b]] == k).all()
+        covered[a:b] += 1
+    assert (covered == 1).all()
+    assert not torch.isin(key, torch.tensor([4, 9, 14])).any()  # empty
+
+
 CONV_CASES = {
     # name: (batch, cin, cout, m, kernel, size, stride, padding, dilation)
     # channels and sizes are not multiples of the 16-wide tiles; 20 input

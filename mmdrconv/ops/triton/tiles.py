@@ -44,14 +44,20 @@ class RegionTiles:
         self.counts = torch.bincount(key, minlength=self.num_keys)
         self.run_stop = torch.cumsum(self.counts, 0)
         self.run_start = self.run_stop - self.counts
+        self._tiles = {}
 
     def tiles(self, height: int):
         """(key, start, stop) of runs cut into ``height`` rows: key int32,
-        start / stop int64 rows of ``order``.
+        start / stop int64 rows of ``order``. Built once per height.
 
         ``sum_k ceil(count_k / height) <= ceil(N / height) + B*m``, so that
         many entries hold every tile; the unused tail has key -1.
         """
+        if height not in self._tiles:
+            self._tiles[height] = self._cut(height)
+        return self._tiles[height]
+
+    def _cut(self, height: int):
         device = self.counts.device
         per_key = torch.div(self.counts + height - 1, height,
                             rounding_mode='floor')
