@@ -25,6 +25,7 @@ shapes on any device (wall-clock timing, no memory numbers), to check it.
 import json
 import statistics
 import time
+from importlib import metadata
 from typing import Callable, Dict, List, Optional
 
 import torch
@@ -385,9 +386,8 @@ def run(args, shapes: Dict[str, tuple]) -> Dict:
                 tf32=torch.backends.cudnn.allow_tf32,
                 time_budget_s=args.time_budget)
     try:
-        import triton
-        meta['triton'] = triton.__version__
-    except ImportError:
+        meta['triton'] = metadata.version('triton')
+    except metadata.PackageNotFoundError:
         meta['triton'] = None
     print(json.dumps(meta), flush=True)
     start = time.monotonic()

@@ -311,10 +311,32 @@ def test_grouped_conv_falls_back_to_torch():
         naive_region_conv(**inputs, padding=1, groups=2), **FP32_TOL)
 
 
-def test_ops_import_without_triton():
-    """mmdrconv.ops loads triton only when a kernel first runs."""
-    code = ('import sys, mmdrconv.ops, mmdrconv.layers; '
-            'assert "triton" not in sys.modules, "triton imported"')
+def test_ops_work_without_triton():
+    """mmdrconv.ops never imports triton by itself, and works (PyTorch
+    path, clear error for backend='triton') where triton is missing."""
+    code = """
+import sys
+import mmdrconv.ops, mmdrconv.layers
+assert 'triton' not in sys.modules, 'importing mmdrconv.ops loaded triton'
+
+class NoTriton:  # as if triton were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == 'triton' or name.startswith('triton.'):
+            raise ImportError('no triton')
+sys.meta_path.insert(0, NoTriton())
+import torch
+from mmdrconv.ops import region_conv
+x = torch.randn(1, 2, 4, 4)
+y = region_conv(x, torch.randn(1, 2, 3, 2, 1, 1), torch.randn(1, 2, 4, 4))
+assert y.shape == (1, 3, 4, 4)
+try:
+    region_conv(x, torch.randn(1, 2, 3, 2, 1, 1), torch.randn(1, 2, 4, 4),
+                backend='triton')
+except ValueError as error:
+    assert 'needs the triton package' in str(error), error
+else:
+    raise AssertionError('no error without triton')
+"""
     env, root = _core_env()
     subprocess.run([sys.executable, '-c', code], check=True, env=env,
                    cwd=root)
@@ -342,7 +364,7 @@ def test_kernels_compile_for_h100():
         pytest.skip('this triton build has no CUDA backend')
     assert run.returncode == 0, run.stderr[-3000:]
     results = [json.loads(line) for line in run.stdout.splitlines()]
-    assert len(results) == 10
+    assert len(results) == 7
     for result in results:
         assert result['shared'] <= 227 * 1024, result
         if result['kernel'].startswith('region_conv'):
