@@ -34,6 +34,7 @@ import torch.nn as nn
 from mmdrconv.converter import convert_to_drconv
 from mmdrconv.layers import DRConv
 from mmdrconv.ops import naive_region_conv, region_conv
+from mmdrconv.ops.triton import use_triton
 
 GENERATORS = ('modulated', 'mixture', 'paper')
 # name: (batch, in, out, height, width, kernel, padding, dilation)
@@ -384,7 +385,9 @@ def run(args, shapes: Dict[str, tuple]) -> Dict:
                 torch=torch.__version__, region_num=args.region_num,
                 backend=args.backend, dry_run=args.dry_run,
                 tf32=torch.backends.cudnn.allow_tf32,
-                time_budget_s=args.time_budget)
+                time_budget_s=args.time_budget,
+                ops_on_triton=use_triton(args.backend,
+                                         torch.empty(0, device=device)))
     try:
         meta['triton'] = metadata.version('triton')
     except metadata.PackageNotFoundError:

@@ -162,6 +162,23 @@ def test_region_conv_empty_regions_and_long_runs():
     assert (result[1]['filters'][1, 1:] == 0).all()
 
 
+@pytest.mark.parametrize('wanted', [('filters', ), ('x', 'bias')])
+def test_region_conv_some_gradients(wanted):
+    inputs = conv_inputs(2, 5, 7, 3, 3, (4, 5), padding=1)
+    y = naive_region_conv(**inputs, padding=1)
+    grad_y = torch.randn_like(y)
+    results = []
+    for fn, extra in ((region_conv, dict(backend='triton')),
+                      (naive_region_conv, {})):
+        leaves = {k: v.detach().requires_grad_(k in wanted)
+                  for k, v in inputs.items()}
+        out = fn(**leaves, padding=1, **extra)
+        results.append(torch.autograd.grad(
+            out, [leaves[k] for k in wanted], grad_y))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, **FP32_TOL)
+
+
 def test_region_conv_ties_pick_lowest_region():
     inputs = conv_inputs(1, 4, 6, 4, 3, (5, 5), padding=1, bias=False)
     inputs['guide'] = torch.zeros_like(inputs['guide'])  # all tied: region 0
