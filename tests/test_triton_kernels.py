@@ -10,9 +10,10 @@ Tolerances: float32 results against the naive all-regions reference in
 float32: ``atol = rtol = 1e-4`` (both sum the same products in different
 orders; TF32 is switched off for these comparisons). float16 / bfloat16
 inputs against the float32 reference computed from the same (rounded)
-inputs: max error <= 2e-3 (fp16) / 1.6e-2 (bf16) times the reference's
-largest magnitude, i.e. a few units of the last place of the output format
-(products accumulate in fp32, one rounding at the end).
+inputs: max error <= 1.5e-3 (fp16) / 1e-2 (bf16) times the reference's
+largest magnitude, about one unit in the last place of the output format
+there (2^-10 / 2^-7): products accumulate in fp32, one rounding at the
+end (observed here: <= 4.2e-4 / 6.2e-3).
 """
 import json
 import os
@@ -36,7 +37,7 @@ from mmdrconv.ops.triton.tiles import RegionTiles  # noqa: E402
 
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 FP32_TOL = dict(atol=1e-4, rtol=1e-4)
-LOW_PRECISION_TOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+LOW_PRECISION_TOL = {torch.float16: 1.5e-3, torch.bfloat16: 1e-2}
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +66,7 @@ def conv_inputs(batch, cin, cout, regions, kernel, size, stride=1,
 
 
 def outputs_and_grads(fn, inputs, grad_y, **kwargs):
-    """fn's output and the gradients of every non-None input, in float32."""
+    """fn's output and the gradients of every non-None input."""
     leaves = {k: v.detach().requires_grad_() for k, v in inputs.items()
               if v is not None}
     y = fn(**{**inputs, **leaves}, **kwargs)
