@@ -133,7 +133,7 @@ def main():
                         choices=['auto', 'triton', 'torch'],
                         help='backend of the DRConv ops')
     device.add_argument('--json', default=None, help='write results here')
-    device.add_argument('--time-budget', type=float, default=390,
+    device.add_argument('--time-budget', type=float, default=360,
                         help='seconds; later measurements are skipped')
     device.add_argument('--no-backbone', action='store_true')
     args = parser.parse_args()

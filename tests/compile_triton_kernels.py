@@ -50,7 +50,9 @@ def alignment(fn, constexprs: dict) -> dict:
     with 64..512 channels."""
     return {(i, ): [['tt.divisibility', 16]]
             for i, param in enumerate(fn.params)
-            if param.name not in constexprs and not param.do_not_specialize}
+            if param.name not in constexprs and not (
+                param.do_not_specialize or
+                param.do_not_specialize_on_alignment)}
 
 
 def compile_kernel(kernel, dtype: str, flags: dict) -> dict:

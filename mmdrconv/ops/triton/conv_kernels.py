@@ -20,6 +20,12 @@ import triton.language as tl
 # not specialised, so a new layer shape reuses the compiled kernel.
 _SHAPE_ARGS = ['H', 'W', 'OH', 'OW', 'KW', 'TAPS', 'stride_h', 'stride_w',
                'pad_h', 'pad_w', 'dil_h', 'dil_w']
+# Tensor strides: specialised only on being 1 (the contiguous dimension),
+# not on divisibility, which would compile a variant per layer shape.
+_STRIDES = ['y_stride_b', 'y_stride_o', 'y_stride_h', 'y_stride_w',
+            'dy_stride_b', 'dy_stride_o', 'dy_stride_h', 'dy_stride_w']
+_JIT = dict(do_not_specialize=_SHAPE_ARGS,
+            do_not_specialize_on_alignment=_STRIDES)
 
 
 @triton.jit
@@ -105,7 +111,7 @@ def _patch_times_filter(x_ptr, w_rows, n_ok, b, oy, ox, row_ok, C, H, W, KW,
     return acc
 
 
-@triton.jit(do_not_specialize=_SHAPE_ARGS)
+@triton.jit(**_JIT)
 def region_conv_fwd_kernel(
         x_ptr, w_ptr, bias_ptr, y_ptr, order_ptr, tile_key_ptr,
         tile_start_ptr, tile_stop_ptr, C, H, W, O, OH, OW, KW, TAPS,
@@ -139,7 +145,7 @@ def region_conv_fwd_kernel(
              mask=row_ok[:, None] & n_ok[None, :])
 
 
-@triton.jit(do_not_specialize=_SHAPE_ARGS)
+@triton.jit(**_JIT)
 def region_conv_dx_kernel(
         dy_ptr, w_ptr, dx_ptr, order_ptr, tile_key_ptr, tile_start_ptr,
         tile_stop_ptr, C, H, W, O, OH, OW, KW, TAPS, stride_h, stride_w,
@@ -184,7 +190,7 @@ def region_conv_dx_kernel(
             tl.store(ptrs, acc, mask=mask)
 
 
-@triton.jit(do_not_specialize=_SHAPE_ARGS)
+@triton.jit(**_JIT)
 def region_conv_dw_kernel(
         x_ptr, dy_ptr, dw_ptr, order_ptr, tile_key_ptr, tile_start_ptr,
         tile_stop_ptr, C, H, W, O, OH, OW, KW, TAPS, stride_h, stride_w,
@@ -227,7 +233,7 @@ def region_conv_dw_kernel(
                   sem='relaxed')
 
 
-@triton.jit(do_not_specialize=_SHAPE_ARGS)
+@triton.jit(**_JIT)
 def region_conv_response_kernel(
         x_ptr, w_ptr, dy_ptr, resp_ptr, order_ptr, tile_key_ptr,
         tile_start_ptr, tile_stop_ptr, C, H, W, O, OH, OW, KW, TAPS,

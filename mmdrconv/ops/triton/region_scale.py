@@ -22,7 +22,11 @@ from torch import Tensor
 
 from .launch import Kernel, backward_on_device, on_device_of, tile_configs
 
-_SHAPE_ARGS = ['HW', 'W']
+# As in conv_kernels: sizes unspecialised; strides specialised on == 1 only.
+_JIT = dict(do_not_specialize=['HW', 'W'],
+            do_not_specialize_on_alignment=[
+                f'{t}_stride_{d}' for t in ('o', 'g', 'y', 'dy')
+                for d in 'bchw'])
 
 
 @triton.jit
@@ -47,7 +51,7 @@ def _block_regions(guide_ptr, HW, W, g_stride_b, g_stride_c, g_stride_h,
     return b, p, p_ok, h, w, logits, region
 
 
-@triton.jit(do_not_specialize=_SHAPE_ARGS)
+@triton.jit(**_JIT)
 def region_scale_fwd_kernel(
         out_ptr, scales_ptr, guide_ptr, bias_ptr, y_ptr, O, HW, W, REGIONS,
         o_stride_b, o_stride_c, o_stride_h, o_stride_w, g_stride_b,
@@ -76,7 +80,7 @@ def region_scale_fwd_kernel(
              y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.jit(do_not_specialize=_SHAPE_ARGS)
+@triton.jit(**_JIT)
 def region_scale_bwd_kernel(
         grad_y_ptr, out_ptr, scales_ptr, guide_ptr, grad_out_ptr,
         grad_scales_ptr, grad_guide_ptr, grad_bias_ptr, O, HW, W, REGIONS,
