@@ -61,6 +61,9 @@ class DRConv(nn.Module):
 
     transposed = False
     generator: str
+    # Backend of region_conv / region_scale ('auto', 'triton', 'torch'; see
+    # mmdrconv.ops.triton); set on an instance to force one.
+    backend = 'auto'
 
     def __new__(cls, *args, generator: str = 'modulated', **kwargs):
         if cls is DRConv:
@@ -237,9 +240,11 @@ class ModulatedDRConv(DRConv):
                 both[:, self.out_channels:]
         else:
             out = F.conv2d(x, self.weight, None, self.stride,
-                           self._conv_padding, self.dilation, self.groups)
+                           self._conv_padding, self.dilation, self.groups,
+                           backend=self.backend)
             guide = self.guide(x)
-        return region_scale(out, scales, guide, self.bias)
+        return region_scale(out, scales, guide, self.bias,
+                            backend=self.backend)
 
     def multiply_adds(self, x: Tensor, y: Tensor) -> int:
         # Plus the per-pixel scaling.

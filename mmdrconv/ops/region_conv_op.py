@@ -17,6 +17,7 @@ from .checks import (IntPair, as_pair, check_region_conv_inputs,
                      conv_output_size)
 from .layout import Geometry, Plan
 from .regions import surrogate_guide_grad
+from .triton import triton_region_conv, use_triton
 
 
 # Row-matrix products. With groups == 1 they run as 1x1 convolutions over a
@@ -260,7 +261,8 @@ def region_conv(x: Tensor,
                 stride: IntPair = 1,
                 padding: IntPair = 0,
                 dilation: IntPair = 1,
-                groups: int = 1) -> Tensor:
+                groups: int = 1,
+                backend: str = 'auto') -> Tensor:
     """Convolve each output pixel with the filter of its guide-chosen region.
 
     Args:
@@ -270,6 +272,9 @@ def region_conv(x: Tensor,
             their argmax (lowest index on ties). Its gradient is the softmax
             surrogate of DRConv.
         bias: optional (O,) bias.
+        backend: ``'auto'`` (Triton kernels for CUDA tensors when triton
+            imports, else PyTorch), ``'triton'`` or ``'torch'``; see
+            ``mmdrconv.ops.triton``. ``groups > 1`` always runs on PyTorch.
 
     Returns:
         (B, O, H_out, W_out), channels-last if ``x`` is.
@@ -297,6 +302,10 @@ def region_conv(x: Tensor,
         dtype = torch.promote_types(x.dtype, filters.dtype)
     x, filters = x.to(dtype), filters.to(dtype)
     bias = bias.to(dtype) if bias is not None else None
+    on_triton = use_triton(backend, x, groups)
     with torch.autocast(device_type, enabled=False):
+        if on_triton:
+            return triton_region_conv(x, filters, guide, bias, stride,
+                                      padding, dilation)
         return RegionConvFunction.apply(x, filters, guide, bias, stride,
                                         padding, dilation, groups)

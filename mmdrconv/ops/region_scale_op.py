@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .regions import region_keys, surrogate_guide_grad
+from .triton import triton_region_scale, use_triton
 
 
 def _pixel_scales(scales: Tensor, keys: Tensor, shape) -> Tensor:
@@ -97,7 +98,8 @@ class RegionScaleFunction(torch.autograd.Function):
 def region_scale(out: Tensor,
                  scales: Tensor,
                  guide: Tensor,
-                 bias: Optional[Tensor] = None) -> Tensor:
+                 bias: Optional[Tensor] = None,
+                 backend: str = 'auto') -> Tensor:
     """Scale each pixel of ``out`` (B, O, H, W) by its region's channel scales,
     then add the optional (O,) ``bias``.
 
@@ -106,6 +108,9 @@ def region_scale(out: Tensor,
             channels-last.
         scales: (B, m, O) per-sample, per-region channel scales.
         guide: (B, m, H, W) guide logits; region = argmax over m.
+        backend: ``'auto'`` (a fused Triton kernel for CUDA tensors when
+            triton imports, else PyTorch), ``'triton'`` or ``'torch'``; see
+            ``mmdrconv.ops.triton``.
     """
     if scales.dim() != 3 or scales.shape[0] != out.shape[0] or \
             scales.shape[2] != out.shape[1]:
@@ -117,4 +122,6 @@ def region_scale(out: Tensor,
                          f' got {tuple(guide.shape)}')
     scales = scales.to(out.dtype)
     bias = bias.to(out.dtype) if bias is not None else None
+    if use_triton(backend, out, op='region_scale'):
+        return triton_region_scale(out, scales, guide, bias)
     return RegionScaleFunction.apply(out, scales, guide, bias)
