@@ -3,16 +3,23 @@
 The logic follows mmdet's and mmseg's own tools, for both tasks: the config's
 ``default_scope`` decides which conventions apply.
 """
+import logging
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
 from .apis import task_of
 from .datasets import check_dataset
+from .datasets.data_root import align_evaluator_ann_files, set_data_root
+from .datasets.evaluation_check import EvaluationDataCheckHook
 from .openmmlab import use_cpu_distributed
+from .openmmlab.amp import (SLOW_BFLOAT16, amp_optim_wrapper,
+                            cpu_has_native_bfloat16)
 
 
 def default_work_dir(config_path: str) -> str:
@@ -25,26 +32,35 @@ def prepare_train_cfg(cfg: Config,
                       work_dir: Optional[str] = None,
                       resume: Optional[str] = None,
                       amp: bool = False,
-                      launcher: str = 'none') -> Config:
+                      launcher: str = 'none',
+                      data_root: Optional[str] = None) -> Config:
     """Apply the upstream train.py options to ``cfg``.
 
     ``resume``: None (start fresh), 'auto' (latest checkpoint in the work
-    dir, if any) or a checkpoint path.
+    dir, if any) or a checkpoint path. ``data_root``: read every split from
+    this folder (see :func:`~mmdrconv.datasets.data_root.set_data_root`).
     """
     cfg.launcher = launcher
+    if data_root is not None:
+        set_data_root(cfg, data_root)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(config_path)
     if amp:
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            pass  # already mixed precision
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        # float16 + loss scaling on CUDA; bfloat16 autocast on the CPU.
+        cuda = torch.cuda.is_available()
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, cuda,
+                                              task_of(cfg))
+        if not cuda and cpu_has_native_bfloat16() is False:
+            print_log(SLOW_BFLOAT16, logger='current', level=logging.WARNING)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume {resume}: no such checkpoint '
+                                    'file (--resume alone takes the latest '
+                                    'one in the work dir)')
         cfg.resume, cfg.load_from = True, resume
     return cfg
 
@@ -56,8 +72,11 @@ def prepare_test_cfg(cfg: Config,
                      show: bool = False,
                      show_dir: Optional[str] = None,
                      wait_time: float = 2,
-                     launcher: str = 'none') -> Config:
+                     launcher: str = 'none',
+                     data_root: Optional[str] = None) -> Config:
     cfg.launcher = launcher
+    if data_root is not None:
+        set_data_root(cfg, data_root)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -83,13 +102,23 @@ def prepare_test_cfg(cfg: Config,
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Check the data, then build mmengine's Runner for ``cfg``."""
+    """Check the data, then build mmengine's Runner for ``cfg``.
+
+    COCO evaluators follow their dataloader's data root, and every val/test
+    epoch first checks that the evaluator's annotation file describes the
+    evaluated images (:class:`EvaluationDataCheckHook`).
+    """
+    for note in align_evaluator_ann_files(cfg):
+        print_log(note, logger='current', level=logging.WARNING)
     check_dataset(cfg)
     use_cpu_distributed(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.register_hook(EvaluationDataCheckHook())
+    return runner
 
 
 def add_prediction_dump(runner: Runner, cfg: Config, out: str) -> None:
@@ -103,6 +132,15 @@ def add_prediction_dump(runner: Runner, cfg: Config, out: str) -> None:
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=out))
     else:
-        for metric in runner.test_evaluator.metrics:
-            if hasattr(metric, 'output_dir'):
-                metric.output_dir, metric.keep_results = out, True
+        if out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a folder for segmentation (the '
+                             f'predicted label maps are saved as PNGs), got '
+                             f'{out!r}')
+        metrics = [m for m in runner.test_evaluator.metrics
+                   if hasattr(m, 'output_dir')]
+        if not metrics:
+            raise ValueError('--out: no test metric of this config can save '
+                             'label maps (IoUMetric and CityscapesMetric '
+                             'can)')
+        for metric in metrics:
+            metric.output_dir, metric.keep_results = out, True

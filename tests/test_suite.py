@@ -10,24 +10,44 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def run_suite(work_dir):
+def smoke_suite(folder, synthetic_data) -> str:
+    """The smoke preset on the session's generated data, with absolute
+    config paths: nothing is written into the repository."""
+    path = folder / 'smoke.py'
+    path.write_text(
+        f"_base_ = '{REPO}/configs/suites/smoke.py'\n"
+        "suite = dict(\n"
+        "    datasets=dict(\n"
+        f"        coco=dict(_delete_=True, root='{synthetic_data}/coco'),\n"
+        "        cityscapes=dict(_delete_=True,\n"
+        f"                        root='{synthetic_data}/cityscapes')),\n"
+        "    tasks=[dict(task, variants={k: '" + REPO + "/' + v for k, v in"
+        " task['variants'].items()})\n"
+        "           for task in _base_.suite.tasks])\n")
+    return str(path)
+
+
+def run_suite(suite, work_dir, *options, check=True):
     result = subprocess.run(
-        [sys.executable, 'tools/suite.py', 'configs/suites/smoke.py',
-         '--work-dir', work_dir], cwd=REPO, capture_output=True, text=True,
-        timeout=900)
+        [sys.executable, osp.join(REPO, 'tools/suite.py'), suite,
+         '--work-dir', work_dir, *options], cwd=osp.dirname(work_dir),
+        capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
+    if check:
+        assert result.returncode == 0, output[-4000:]
+    return result.returncode, output
 
 
 @pytest.fixture(scope='module')
-def smoke(tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('suite') / 'smoke')
-    return work_dir, run_suite(work_dir)
+def smoke(tmp_path_factory, synthetic_data):
+    folder = tmp_path_factory.mktemp('suite')
+    suite = smoke_suite(folder, synthetic_data)
+    work_dir = str(folder / 'smoke')
+    return work_dir, run_suite(suite, work_dir)[1], suite
 
 
 def test_outputs_exist_and_metrics_are_in_range(smoke):
-    work_dir, output = smoke
+    work_dir, output, _ = smoke
     for name in ('results.json', 'results.csv', 'results.md', 'metrics.png',
                  'accuracy_vs_macs.png', 'training_curves.png'):
         assert osp.getsize(osp.join(work_dir, name)) > 0, name
@@ -58,13 +78,13 @@ def test_outputs_exist_and_metrics_are_in_range(smoke):
 
 
 def test_rerun_skips_finished_and_resumes_interrupted(smoke):
-    work_dir, _ = smoke
+    work_dir, _, suite = smoke
     # Interrupt one cell after the fact: its result is gone, its last
     # checkpoint remains.
     cell = osp.join(work_dir, 'cityscapes-semantic', 'drconv', 'seed0')
     os.remove(osp.join(cell, 'cell_result.json'))
     assert osp.isfile(osp.join(cell, 'last_checkpoint'))
-    output = run_suite(work_dir)
+    output = run_suite(suite, work_dir)[1]
     assert output.count('finished earlier, skipped') == 3
     assert 'resuming from its last checkpoint' in output
     with open(osp.join(cell, 'cell_result.json')) as f:
@@ -73,19 +93,18 @@ def test_rerun_skips_finished_and_resumes_interrupted(smoke):
     assert 'resumed epoch: 0, iter: 4' in log
 
 
-def test_a_failing_cell_is_reported_and_the_others_run(tmp_path):
+def test_a_failing_cell_is_reported_and_the_others_run(tmp_path,
+                                                       synthetic_data):
     suite = tmp_path / 'broken.py'
     suite.write_text(
-        f"_base_ = '{REPO}/configs/suites/smoke.py'\n"
+        f"_base_ = '{smoke_suite(tmp_path, synthetic_data)}'\n"
         "suite = dict(name='broken', tasks=[\n"
         "    dict(task, max_iters=2, cfg_options={'model.backbone.depth': 7}"
         " if task['name'] == 'coco-instance' else {})\n"
         "    for task in _base_.suite.tasks])\n")
-    result = subprocess.run(
-        [sys.executable, 'tools/suite.py', str(suite), '--work-dir',
-         str(tmp_path / 'out'), '--skip-profile'], cwd=REPO,
-        capture_output=True, text=True, timeout=900)
-    assert result.returncode != 0  # failures are the exit status
+    code, _ = run_suite(str(suite), str(tmp_path / 'out'), '--skip-profile',
+                        check=False)
+    assert code != 0  # failures are the exit status
     with open(tmp_path / 'out' / 'results.json') as f:
         cells = json.load(f)['cells']
     status = {(c['task'], c['variant']): c['status'] for c in cells}
@@ -101,7 +120,7 @@ def test_a_failing_cell_is_reported_and_the_others_run(tmp_path):
 def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
     from mmdrconv.suite import load_suite
     monkeypatch.chdir(REPO)  # suite files name configs relative to the repo
-    from mmdrconv.suite.run import _cell_command, _data_options
+    from mmdrconv.suite.run import _cell_command
     suite = load_suite(osp.join(REPO, 'configs/suites/paper.py'))
     cells = suite.cells()
     assert len(cells) == 18 and suite.seeds == [0]
@@ -111,6 +130,7 @@ def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
     assert det[1:3] == ['-m', 'torch.distributed.run']
     assert '--nproc_per_node=8' in det and '--nproc_per_node=4' in seg
     assert det[-2:] == ['--launcher', 'pytorch'] and '--resume' in seg
-    # Real data stays where the configs expect it (data/coco, ...).
-    assert _data_options(suite, by_task['coco-mask-rcnn']) == {}
+    # The suite's dataset root is where every cell reads its data.
+    assert det[det.index('--data-root') + 1] == 'data/coco'
+    assert seg[seg.index('--data-root') + 1] == 'data/cityscapes'
     assert all(osp.isfile(osp.join(REPO, c.config)) for c in cells)

@@ -72,9 +72,11 @@ def test_detection_train_interrupt_resume_test(data, tmp_path):
     assert 'resumed epoch: 0, iter: 2' in log
     assert_resumed_everything(osp.join(work_dir, 'iter_4.pth'), 4)
     out = str(tmp_path / 'predictions.pkl')
+    # The data root given once moves the dataloaders and the evaluator's
+    # annotation file (the config's own root does not exist here).
     log = run('tools/test.py', DET, osp.join(work_dir, 'iter_4.pth'),
-              '--work-dir', work_dir, '--out', out, '--cfg-options',
-              *det_options(data, 4))
+              '--work-dir', work_dir, '--out', out, '--data-root',
+              f'{data}/coco')
     assert 'coco/bbox_mAP:' in log and 'coco/segm_mAP:' in log
     assert osp.getsize(out) > 0
 
@@ -114,22 +116,26 @@ def test_segmentation_train_test_resume(data, tmp_path):
 
 
 def test_missing_data_and_corrupt_checkpoint_errors(data, tmp_path):
-    log = run('tools/train.py', DET, '--cfg-options',
+    log = run('tools/train.py', DET, '--work-dir', str(tmp_path / 'train'),
+              '--cfg-options',
               'train_dataloader.dataset.data_root=/nonexistent/', check=False)
     assert 'COCO dataset files not found' in log
     assert 'expected COCO layout' in log
     bad = tmp_path / 'bad.pth'
     bad.write_bytes(b'not a checkpoint')
-    log = run('tools/test.py', DET, str(bad), '--cfg-options',
-              *det_options(data, 2), check=False)
+    log = run('tools/test.py', DET, str(bad), '--work-dir',
+              str(tmp_path / 'test'), '--cfg-options', *det_options(data, 2),
+              check=False)
     assert 'cannot read checkpoint' in log and 'corrupt' in log
     # The standard-conv twin's weights: the DRConv parts would stay random.
     from mmdrconv.apis import build_model, load_config
-    twin = build_model(load_config(DET.replace('-drconv-c3-c5', '')))
+    twin = build_model(
+        load_config(osp.join(REPO, DET.replace('-drconv-c3-c5', ''))))
     twin_file = tmp_path / 'twin.pth'
     torch.save(dict(state_dict=twin.state_dict()), twin_file)
-    log = run('tools/test.py', DET, str(twin_file), '--cfg-options',
-              *det_options(data, 2), check=False)
+    log = run('tools/test.py', DET, str(twin_file), '--work-dir',
+              str(tmp_path / 'test'), '--cfg-options', *det_options(data, 2),
+              check=False)
     assert 'does not match the model' in log
     assert 'missing from the checkpoint: backbone.layer2.0.conv2.guide' in log
 

@@ -16,6 +16,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import OptimWrapper
 
 from ..apis import build_model, load_config
+from ..cli import at_least
 from .complexity import count_complexity
 from .inputs import random_batch
 from .timing import keep_freed_memory, median_latency, peak_memory
@@ -60,10 +61,11 @@ def profile_config(config: str, size=(128, 128), batch_size: int = 2,
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--size', type=int, nargs=2, default=(512, 512),
-                        metavar=('H', 'W'))
-    parser.add_argument('--batch-size', type=int, default=2)
-    parser.add_argument('--repeat', type=int, default=10)
+    parser.add_argument('--size', type=at_least(1), nargs=2,
+                        default=(512, 512), metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=at_least(2), default=2,
+                        help='at least 2: BatchNorm trains on the batch')
+    parser.add_argument('--repeat', type=at_least(1), default=10)
     parser.add_argument('--out', help='also write the numbers to this JSON')
     args = parser.parse_args(argv)
     profile = profile_config(args.config, args.size, args.batch_size,

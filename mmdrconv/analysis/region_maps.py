@@ -34,9 +34,16 @@ def capture_region_maps(model: torch.nn.Module,
     return maps
 
 
+def check_alpha(alpha: float) -> None:
+    if not 0 <= alpha <= 1:  # also refuses NaN
+        raise ValueError(f'alpha must be in [0, 1] (0: the image only, 1: '
+                         f'the region colours only), got {alpha}')
+
+
 def overlay(image_rgb: np.ndarray, region: np.ndarray,
             alpha: float = 0.5) -> np.ndarray:
     """Blend region colours over an RGB image of the same size."""
+    check_alpha(alpha)
     colours = PALETTE[region % len(PALETTE)]
     return (image_rgb * (1 - alpha) + colours * alpha).astype(np.uint8)
 
@@ -45,6 +52,9 @@ def render_region_maps(config: str, checkpoint: str, image: str,
                        out_dir: str, alpha: float = 0.5) -> Dict[str, str]:
     """Run ``config``'s model from ``checkpoint`` on ``image`` and save one
     PNG overlay per DRConv layer in ``out_dir``. Returns name -> path."""
+    check_alpha(alpha)
+    if not osp.isfile(image):
+        raise FileNotFoundError(f'image not found: {image}')
     import mmcv
     from mmcv.transforms import Compose
     from mmengine.runner.checkpoint import _load_checkpoint_to_model

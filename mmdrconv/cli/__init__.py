@@ -5,8 +5,25 @@ import os
 from mmengine.config import DictAction
 
 
+def at_least(minimum: int):
+    """An argparse ``type``: an int >= ``minimum``, else a usage error that
+    names the option."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(
+                f'must be at least {minimum}, got {value}')
+        return value
+    parse.__name__ = 'integer'  # argparse names the type in its errors
+    return parse
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share with upstream."""
+    parser.add_argument(
+        '--data-root', metavar='DIR',
+        help='read the train/val/test data from DIR and evaluate against '
+        "the annotation files under DIR (the config's data_root, given once)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     parser.add_argument('--launcher', default='none',

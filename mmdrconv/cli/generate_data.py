@@ -3,26 +3,40 @@ street scenes, deterministic from --seed.
 
     python tools/generate_data.py {coco,cityscapes} OUT_DIR [--train N]
         [--val N] [--height H --width W] [--seed S]
+
+Regenerating into OUT_DIR replaces the data generated there before.
 """
 import argparse
 
+from mmdrconv.cli import at_least
 from mmdrconv.datasets import generate
+from mmdrconv.datasets.synthetic import MIN_IMAGE_SIDE
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('dataset', choices=['coco', 'cityscapes'])
     parser.add_argument('out_dir')
-    parser.add_argument('--train', type=int, default=200)
-    parser.add_argument('--val', type=int, default=50)
-    parser.add_argument('--height', type=int, default=None)
-    parser.add_argument('--width', type=int, default=None)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--train', type=at_least(1), default=200,
+                        help='number of train images')
+    parser.add_argument('--val', type=at_least(1), default=50,
+                        help='number of val images')
+    parser.add_argument('--height', type=at_least(MIN_IMAGE_SIDE),
+                        help='image height (give --width too)')
+    parser.add_argument('--width', type=at_least(MIN_IMAGE_SIDE),
+                        help='image width (give --height too)')
+    parser.add_argument('--seed', type=at_least(0), default=0)
     args = parser.parse_args(argv)
+    if (args.height is None) != (args.width is None):
+        parser.error('--height and --width go together: give both or '
+                     'neither (the default size is per dataset)')
     options = dict(num_train=args.train, num_val=args.val, seed=args.seed)
-    if args.height and args.width:
+    if args.height is not None:
         options['image_size'] = (args.height, args.width)
-    generate(args.dataset, args.out_dir, **options)
+    try:
+        generate(args.dataset, args.out_dir, **options)
+    except FileExistsError as error:
+        parser.exit(1, f'error: {error}\n')
     print(f'{args.dataset} data in {args.out_dir}')
 
 

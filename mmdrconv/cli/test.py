@@ -1,7 +1,8 @@
 """Evaluate a checkpoint (COCO mAP via CocoMetric, mIoU via IoUMetric).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR]
-        [--show] [--show-dir DIR] [--cfg-options k=v ...] [--launcher ...]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root DIR]
+        [--out FILE|DIR] [--show] [--show-dir DIR] [--cfg-options k=v ...]
+        [--launcher ...]
 
 (also ``python -m mmdrconv.cli.test``)
 """
@@ -42,7 +43,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, args.work_dir,
                            args.show, args.show_dir, args.wait_time,
-                           args.launcher)
+                           args.launcher, args.data_root)
     try:
         run_test(cfg, args.out)
     finally:

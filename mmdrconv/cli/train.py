@@ -1,7 +1,8 @@
 """Train a detector or segmentor from a config (mmdet 3.x / mmseg 1.x).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+    python tools/train.py CONFIG [--work-dir DIR] [--data-root DIR]
+        [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
 
 (also ``python -m mmdrconv.cli.train``)
 """
@@ -21,8 +22,10 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or with no value from the latest '
         'checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision training')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision: float16 with loss scaling on CUDA, bfloat16 '
+        'autocast on a machine without CUDA')
     add_common_args(parser)
     return parse(parser, argv)
 
@@ -31,7 +34,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume,
-                            args.amp, args.launcher)
+                            args.amp, args.launcher, args.data_root)
     try:
         build_runner(cfg).train()
     finally:

@@ -3,13 +3,17 @@ import glob
 import os.path as osp
 from typing import Iterator
 
+from .data_root import (EVALUATED_BY, LOADERS, evaluator_ann_files,
+                        innermost_datasets, join_root)
+
 COCO_LAYOUT = """expected COCO layout (mmdet's CocoDataset):
   {root}/
     annotations/instances_train2017.json, instances_val2017.json
     train2017/*.jpg  val2017/*.jpg
-Download COCO 2017 from the official site and unpack it there, or point the
-config at your copy: --cfg-options train_dataloader.dataset.data_root=PATH
-(likewise val_/test_dataloader). For the generated demo data run:
+Download COCO 2017 from the official site and unpack it there, or point
+tools/train.py and tools/test.py at your copy with --data-root PATH (it moves
+the train/val/test data and the evaluator's annotation file together).
+For the generated demo data run:
   python tools/generate_data.py coco data/synthetic/coco"""
 
 CITYSCAPES_LAYOUT = """expected Cityscapes layout (mmseg's CityscapesDataset):
@@ -19,24 +23,16 @@ CITYSCAPES_LAYOUT = """expected Cityscapes layout (mmseg's CityscapesDataset):
 The *_labelTrainIds.png maps are made from gtFine's *_polygons.json by
 cityscapesscripts (installed with mmdrconv):
   CITYSCAPES_DATASET={root} csCreateTrainIdLabelImgs
+Or point tools/train.py and tools/test.py at your copy with --data-root PATH.
 For the generated demo data run:
   python tools/generate_data.py cityscapes data/synthetic/cityscapes"""
 
 
 def _datasets(cfg) -> Iterator[dict]:
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    for key in LOADERS:
         loader = cfg.get(key)
-        if not loader:
-            continue
-        dataset = loader['dataset']
-        while 'dataset' in dataset:  # RepeatDataset, ClassBalanced, ...
-            dataset = dataset['dataset']
-        for part in dataset.get('datasets', [dataset]):
-            yield part
-
-
-def _join(root, path):
-    return path if not root or osp.isabs(path) else osp.join(root, path)
+        if loader:
+            yield from innermost_datasets(loader)
 
 
 def check_dataset(cfg) -> None:
@@ -47,16 +43,16 @@ def check_dataset(cfg) -> None:
         root = dataset.get('data_root', '') or ''
         prefix = dataset.get('data_prefix', {}) or {}
         if kind == 'CocoDataset':
-            ann = _join(root, dataset.get('ann_file', ''))
-            images = _join(root, prefix.get('img', ''))
+            ann = join_root(root, dataset.get('ann_file', ''))
+            images = join_root(root, prefix.get('img', ''))
             missing = [p for p in (ann, images) if not osp.exists(p)]
             if missing:
                 raise FileNotFoundError(
                     f'COCO dataset files not found: {", ".join(missing)}\n' +
                     COCO_LAYOUT.format(root=root or 'data/coco'))
         elif kind == 'CityscapesDataset':
-            images = _join(root, prefix.get('img_path', ''))
-            labels = _join(root, prefix.get('seg_map_path', ''))
+            images = join_root(root, prefix.get('img_path', ''))
+            labels = join_root(root, prefix.get('seg_map_path', ''))
             suffix = dataset.get('seg_map_suffix',
                                  '_gtFine_labelTrainIds.png')
             problem = None
@@ -72,3 +68,11 @@ def check_dataset(cfg) -> None:
                 raise FileNotFoundError(
                     f'Cityscapes dataset incomplete: {problem}\n' +
                     CITYSCAPES_LAYOUT.format(root=root or 'data/cityscapes'))
+    for evaluator_key, _ in EVALUATED_BY:
+        for ann_file in evaluator_ann_files(cfg.get(evaluator_key)):
+            if '://' not in ann_file and not osp.isfile(ann_file):
+                raise FileNotFoundError(
+                    f'{evaluator_key}.ann_file not found: {ann_file}\n'
+                    'It should be the annotation file of the data being '
+                    'evaluated; --data-root PATH moves both together, or '
+                    f'set it: --cfg-options {evaluator_key}.ann_file=PATH')

@@ -63,6 +63,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--max-iters', type=int, default=None)
     parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--data-root', help='where the dataset is')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
@@ -77,7 +78,7 @@ def main(argv=None):
     ]
     cfg = prepare_train_cfg(cfg, args.config, args.work_dir,
                             'auto' if args.resume else None,
-                            launcher=args.launcher)
+                            launcher=args.launcher, data_root=args.data_root)
     try:
         run_cell(cfg)
     finally:

@@ -1,9 +1,10 @@
 from typing import Optional
 
-import mmengine
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+
+from ..openmmlab.atomic_save import dump_json_atomically
 
 
 @HOOKS.register_module(force=True)
@@ -32,7 +33,9 @@ class SuiteResultHook(Hook):
         history = list(times.data[0]) if times is not None else []
         # The first iterations pay for oneDNN primitive creation.
         steady = history[5:] or history
-        mmengine.dump(
+        # Atomic: a cell interrupted while writing must not leave a file
+        # that stops the suite's next run.
+        dump_json_atomically(
             dict(status='ok', metrics=self.metrics, iters=runner.iter,
                  train_time_per_iter=(sum(steady) / len(steady))
                  if steady else None), self.out_file)

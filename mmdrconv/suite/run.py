@@ -13,6 +13,7 @@ from typing import List, Optional
 
 import mmengine
 
+from ..openmmlab.atomic_save import dump_json_atomically
 from ..datasets import generate
 from .report import write_report
 from .spec import Cell, Suite, load_suite
@@ -32,21 +33,10 @@ def _progress(line: str) -> str:
     return '  '.join(fields) if fields else line.rstrip()[-200:]
 
 
-def _data_options(suite: Suite, cell: Cell) -> dict:
-    """Point a config at the suite's copy of its dataset."""
-    data = suite.datasets.get(cell.task.dataset, {})
-    if not data.get('generate', False):
-        return {}
-    root = data['root'].rstrip('/') + '/'
-    options = {f'{loader}.dataset.data_root': root
-               for loader in ('train_dataloader', 'val_dataloader',
-                              'test_dataloader')}
-    if data['kind'] == 'coco':
-        for split, evaluator in (('val', 'val_evaluator'),
-                                 ('val', 'test_evaluator')):
-            options[f'{evaluator}.ann_file'] = \
-                f'{root}annotations/instances_{split}.json'
-    return options
+def _data_root(suite: Suite, cell: Cell) -> Optional[str]:
+    """The suite's copy of a cell's dataset: passed as --data-root, which
+    moves the dataloaders and the COCO evaluator's annotation file."""
+    return suite.datasets[cell.task.dataset].get('root')
 
 
 def _stream(command: List[str], log_file: str, prefix: str) -> tuple:
@@ -66,9 +56,12 @@ def _stream(command: List[str], log_file: str, prefix: str) -> tuple:
 
 
 def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
-    options = {**_data_options(suite, cell), **cell.task.cfg_options}
+    options = cell.task.cfg_options
     args = [cell.config, cell.work_dir, cell.result_file, '--seed',
             str(cell.seed)]
+    root = _data_root(suite, cell)
+    if root:
+        args += ['--data-root', root]
     if cell.task.max_iters:
         args += ['--max-iters', str(cell.task.max_iters)]
     if resume:
@@ -86,14 +79,38 @@ def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
     return [sys.executable, '-m', 'mmdrconv.suite.cell'] + args
 
 
+def missing_metrics(cell: Cell, result: dict) -> Optional[str]:
+    """An error naming the task's metrics that the cell's evaluator did not
+    produce (a typo would otherwise leave a blank cell in the report)."""
+    produced = sorted(result.get('metrics') or {})
+    missing = [m for m in cell.task.metrics if m not in produced]
+    if not missing:
+        return None
+    return (f'metric(s) {missing} of task {cell.task.name!r} not produced by '
+            f'the evaluator of {cell.config}; it produces: {produced}')
+
+
+def _checked(cell: Cell, result: dict, prefix: str) -> dict:
+    """The result as the suite counts it: failed when a metric is missing.
+    The cell's own result file stays 'ok', so a corrected suite file reuses
+    it."""
+    if result.get('status') != 'ok':
+        return result
+    error = missing_metrics(cell, result)
+    if error is None:
+        return result
+    print(f'{prefix} {cell.label}: FAILED ({error})', flush=True)
+    return dict(result, status='failed', error=error, missing_metrics=True)
+
+
 def run_cell(suite: Suite, cell: Cell, index: int, total: int) -> dict:
     prefix = f'[{suite.name} {index}/{total}]'
-    if osp.isfile(cell.result_file):
-        result = mmengine.load(cell.result_file)
+    result = _load_json(cell.result_file)
+    if result is not None:
         if result.get('status') == 'ok':
             print(f'{prefix} {cell.label}: finished earlier, skipped',
                   flush=True)
-            return result
+            return _checked(cell, result, prefix)
     os.makedirs(cell.work_dir, exist_ok=True)
     resume = osp.isfile(osp.join(cell.work_dir, 'last_checkpoint'))
     print(f'{prefix} {cell.label}: '
@@ -102,17 +119,24 @@ def run_cell(suite: Suite, cell: Cell, index: int, total: int) -> dict:
     start = time.time()
     code, tail = _stream(_cell_command(suite, cell, resume),
                          osp.join(cell.work_dir, 'cell.log'), prefix)
-    if code == 0 and osp.isfile(cell.result_file):
-        result = mmengine.load(cell.result_file)
-    else:
+    result = _load_json(cell.result_file) if code == 0 else None
+    if result is None:
         result = dict(status='failed', error=_last_error(tail),
                       exit_code=code)
-        mmengine.dump(result, cell.result_file)
         print(f'{prefix} {cell.label}: FAILED ({result["error"]})',
               flush=True)
     result['wall_time_s'] = result.get('wall_time_s', time.time() - start)
-    mmengine.dump(result, cell.result_file)
-    return result
+    dump_json_atomically(result, cell.result_file)
+    return _checked(cell, result, prefix)
+
+
+def _load_json(path: str) -> Optional[dict]:
+    """The JSON file's content; None when it is missing or unreadable (a run
+    killed while writing it): the work is then redone."""
+    try:
+        return mmengine.load(path, file_format='json')
+    except (OSError, ValueError):
+        return None
 
 
 def _last_error(tail: str) -> str:
@@ -129,7 +153,8 @@ def profile_variants(suite: Suite) -> dict:
         for variant, config in task.variants.items():
             out = osp.join(suite.work_dir, task.name, variant,
                            'profile.json')
-            if not osp.isfile(out):
+            profile = _load_json(out)
+            if profile is None:
                 os.makedirs(osp.dirname(out), exist_ok=True)
                 print(f'[{suite.name}] profiling {task.name} | {variant}',
                       flush=True)
@@ -143,18 +168,29 @@ def profile_variants(suite: Suite) -> dict:
                     profiles[(task.name, variant)] = dict(
                         error=_last_error(tail))
                     continue
-            profiles[(task.name, variant)] = mmengine.load(out)
+                profile = mmengine.load(out)
+            profiles[(task.name, variant)] = profile
     return profiles
 
 
 def prepare_data(suite: Suite) -> None:
+    """Generate the synthetic datasets; check that the others are there."""
     for name, data in suite.datasets.items():
+        users = [t.name for t in suite.tasks if t.dataset == name]
+        if not users:
+            continue
         if data.get('generate', False):
             options = {k: v for k, v in data.items()
                        if k not in ('generate', 'kind', 'root')}
             print(f'[{suite.name}] dataset {name}: {data["root"]}',
                   flush=True)
             generate(data['kind'], data['root'], **options)
+        elif 'root' in data and not osp.isdir(data['root']):
+            raise FileNotFoundError(
+                f'{suite.source}: dataset {name!r} (tasks '
+                f'{", ".join(users)}): root {data["root"]!r} not found '
+                f'(working directory {os.getcwd()}). Put the data there or '
+                "change the dataset's root.")
 
 
 def run_suite(path: str, work_dir: Optional[str] = None,
@@ -163,8 +199,18 @@ def run_suite(path: str, work_dir: Optional[str] = None,
     start = time.time()
     prepare_data(suite)
     cells = suite.cells()
-    results = [run_cell(suite, cell, i + 1, len(cells))
-               for i, cell in enumerate(cells)]
+    results = []
+    wrong_metrics = {}  # task name -> error: its other cells are not run
+    for i, cell in enumerate(cells):
+        if cell.task.name in wrong_metrics:
+            print(f'[{suite.name} {i + 1}/{len(cells)}] {cell.label}: not '
+                  'run (fix the metric names first)', flush=True)
+            results.append(dict(status='failed',
+                                error=wrong_metrics[cell.task.name]))
+            continue
+        results.append(run_cell(suite, cell, i + 1, len(cells)))
+        if results[-1].get('missing_metrics'):
+            wrong_metrics[cell.task.name] = results[-1]['error']
     profiles = {} if skip_profile else profile_variants(suite)
     report = write_report(suite, cells, results, profiles,
                           wall_time_s=time.time() - start)

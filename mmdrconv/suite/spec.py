@@ -1,11 +1,14 @@
 """Reading a suite file: the matrix of task x variant x seed."""
+import os
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
 SUITE_FIELDS = ('name', 'seeds', 'tasks')
+OPTIONAL_SUITE_FIELDS = ('datasets', 'profile', 'launcher')
+GENERATED_KINDS = ('coco', 'cityscapes')
 
 
 @dataclass
@@ -60,26 +63,75 @@ class Suite:
         ]
 
 
+def _check_names(where: str, given, allowed, required=()) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValueError(f'{where}: unknown key(s) {unknown}; allowed: '
+                         f'{sorted(allowed)}')
+    missing = [k for k in required if k not in given]
+    if missing:
+        raise ValueError(f'{where}: missing {missing}')
+
+
+def _check_datasets(path: str, datasets: dict) -> None:
+    for name, data in datasets.items():
+        where = f'{path}: dataset {name!r}'
+        _check_names(where, data, ('kind', 'root', 'generate', 'num_train',
+                                   'num_val', 'image_size', 'seed',
+                                   'max_objects'), required=('root', ))
+        if data.get('generate') and data.get('kind') not in GENERATED_KINDS:
+            raise ValueError(f'{where}: generate=True needs kind in '
+                             f'{GENERATED_KINDS}, got {data.get("kind")!r}')
+
+
+def _task(path: str, task: dict, datasets: dict) -> Task:
+    where = f'{path}: task {task.get("name", "?")!r}'
+    _check_names(where, task, [f.name for f in fields(Task)],
+                 required=('name', 'dataset', 'metrics', 'variants'))
+    if task['dataset'] not in datasets:
+        raise ValueError(f'{where}: dataset {task["dataset"]!r} is not one '
+                         f'of the suite\'s datasets {sorted(datasets)}')
+    metrics = task['metrics']
+    if isinstance(metrics, str) or not metrics or not all(
+            isinstance(m, str) for m in metrics):
+        raise ValueError(f'{where}: metrics must be a non-empty list of '
+                         f"evaluator keys, e.g. ['coco/bbox_mAP'], got "
+                         f'{metrics!r}')
+    variants = task['variants']
+    if not isinstance(variants, dict) or not variants:
+        raise ValueError(f'{where}: variants must map variant names to '
+                         f'config paths, got {variants!r}')
+    task = Task(**{**task, 'metrics': list(metrics),
+                   'image_size': tuple(task.get('image_size', (128, 128)))})
+    for variant, config in task.variants.items():
+        if not isinstance(config, str) or not osp.isfile(config):
+            raise FileNotFoundError(
+                f'{path}: config of {task.name}/{variant} not found: '
+                f'{config} (working directory {os.getcwd()})')
+    return task
+
+
 def load_suite(path: str, work_dir: Optional[str] = None) -> Suite:
     cfg = Config.fromfile(path)
     if 'suite' not in cfg:
         raise ValueError(f'{path}: a suite file defines `suite = dict(...)`')
     spec = cfg.suite
-    missing = [k for k in SUITE_FIELDS if k not in spec]
-    if missing:
-        raise ValueError(f'{path}: suite is missing {missing}')
-    tasks = []
-    for task in spec.tasks:
-        task = Task(**{**task, 'image_size': tuple(task.get('image_size',
-                                                            (128, 128)))})
-        for variant, config in task.variants.items():
-            if not osp.isfile(config):
-                raise FileNotFoundError(
-                    f'{path}: config of {task.name}/{variant} not found: '
-                    f'{config}')
-        tasks.append(task)
+    _check_names(f'{path}: suite', spec,
+                 SUITE_FIELDS + OPTIONAL_SUITE_FIELDS, required=SUITE_FIELDS)
+    seeds = spec.seeds
+    if isinstance(seeds, (int, str)) or not seeds or not all(
+            isinstance(s, int) for s in seeds) or len(set(seeds)) != len(
+                seeds):
+        raise ValueError(f'{path}: seeds must be a non-empty list of '
+                         f'distinct ints, got {seeds!r}')
+    datasets = dict(spec.get('datasets', {}))
+    _check_datasets(path, datasets)
+    tasks = [_task(path, task, datasets) for task in spec.tasks]
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f'{path}: task names repeat: {names}')
     return Suite(name=spec.name, seeds=list(spec.seeds), tasks=tasks,
-                 datasets=dict(spec.get('datasets', {})),
+                 datasets=datasets,
                  work_dir=work_dir or osp.join('work_dirs', spec.name),
                  profile=dict(spec.get('profile', {})),
                  launcher=spec.get('launcher'), source=path)
