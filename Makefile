@@ -23,7 +23,7 @@ install: $(STAMP)
 # Rebuilt only when the pins or the package metadata change, so a second
 # `make install` on a set-up machine is a no-op.
 $(STAMP): requirements/build.txt requirements/mmcv.txt requirements/runtime.txt \
-          requirements/constraints.txt setup.py
+          requirements/tests.txt requirements/constraints.txt setup.py
 	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PIP) install -q $(PIN) -r requirements/build.txt
 	@if $(PY) -c "import mmcv, mmcv._ext" 2>/dev/null; then \
@@ -37,7 +37,7 @@ $(STAMP): requirements/build.txt requirements/mmcv.txt requirements/runtime.txt 
 	    -r requirements/mmcv.txt && \
 	  $(PIP) install -q $(PIN) -r requirements/build.txt || exit 1; \
 	fi
-	$(PIP) install -q $(PIN) -r requirements/runtime.txt
+	$(PIP) install -q $(PIN) -r requirements/runtime.txt -r requirements/tests.txt
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	$(PY) -c "import mmcv._ext, mmdet.models, mmseg.models, mmdrconv; print('mmdrconv stack ready')"
 	@touch $(STAMP)

@@ -7,9 +7,17 @@ select), and the training-step peak memory ratio to that reference. All
 numbers come from this one process, side by side. glibc is told to keep freed
 memory (as a caching allocator would) so that times measure the ops rather
 than page faults on fresh multi-megabyte tensors; see
-mmdrconv.profiling.keep_freed_memory.
+mmdrconv.analysis.timing.keep_freed_memory.
 
     python benchmarks/bench_drconv.py [--repeat 5] [--rounds 3] [--shapes r50]
+
+On a GPU (``--device cuda``, see device_bench.py): each generator, the
+region_conv op, cuDNN and the naive reference in fp32 and bf16, plus a
+ResNet-50 training step with DRConv in c3-c5, in one command:
+
+    python benchmarks/bench_drconv.py --device cuda --json drconv_gpu.json
+
+``--dry-run`` runs that code path on tiny shapes on any device.
 """
 import argparse
 import statistics
@@ -17,9 +25,10 @@ import statistics
 import torch
 import torch.nn as nn
 
-from mmdrconv import DRConv
+from mmdrconv.layers import DRConv
 from mmdrconv.ops import naive_region_conv
-from mmdrconv.profiling import keep_freed_memory, median_latency, peak_memory
+from mmdrconv.analysis.timing import (keep_freed_memory, median_latency,
+                                      peak_memory)
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {
@@ -113,9 +122,28 @@ def main():
     parser.add_argument('--shapes', nargs='*', default=None,
                         help='substrings of shape names to run (default all)')
     parser.add_argument('--threads', type=int, default=None)
+    device = parser.add_argument_group('device mode (device_bench.py)')
+    device.add_argument('--device', default='cpu',
+                        help="'cuda' runs the GPU benchmark")
+    device.add_argument('--dry-run', action='store_true',
+                        help='the device benchmark on tiny shapes (any '
+                        'device), to check that it runs')
+    device.add_argument('--dtypes', nargs='+', default=['fp32', 'bf16'],
+                        choices=['fp32', 'bf16'])
+    device.add_argument('--backend', default='auto',
+                        choices=['auto', 'triton', 'torch'],
+                        help='backend of the DRConv ops')
+    device.add_argument('--json', default=None, help='write results here')
+    device.add_argument('--time-budget', type=float, default=360,
+                        help='seconds; later measurements are skipped')
+    device.add_argument('--no-backbone', action='store_true')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device != 'cpu' or args.dry_run:
+        import device_bench
+        device_bench.run(args, SHAPES)
+        return
     keep_freed_memory()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'm={args.region_num}, median of {args.repeat}, '

@@ -1,17 +1,23 @@
-"""mmdrconv: Dynamic Region-Aware Convolution for OpenMMLab.
+"""mmdrconv: Dynamic Region-Aware Convolution for PyTorch and OpenMMLab.
 
-Importing the package registers everything it provides (layers, the
-config-level converter, backbones) and applies the compatibility fixes in
-``mmdrconv.compat``.
+The core (``region_conv``, ``region_scale``, ``DRConv``,
+``convert_to_drconv``) needs torch alone. When OpenMMLab is in use (mmengine
+already imported, as under a config's ``custom_imports`` or any tool), this
+import also loads the adapter ``mmdrconv.openmmlab``, which registers
+DRConv in the OpenMMLab registries and applies the checkpoint-loading
+policy; ``import mmdrconv.openmmlab`` does so explicitly in any order.
 """
-from . import compat  # noqa: F401  (patches before anything loads weights)
-from .atomic_save import patch_atomic_checkpoint_saving
+import sys
+
 from .converter import convert_to_drconv
 from .layers import DRConv
-from .ops import naive_region_conv, region_conv
-from . import registry  # noqa: F401
+from .ops import naive_region_conv, region_conv, region_scale
 
-patch_atomic_checkpoint_saving()
+if 'mmengine' in sys.modules:
+    from . import openmmlab  # noqa: F401
 
 __version__ = '0.1.0'
-__all__ = ['DRConv', 'region_conv', 'naive_region_conv', 'convert_to_drconv']
+__all__ = [
+    'DRConv', 'region_conv', 'region_scale', 'naive_region_conv',
+    'convert_to_drconv'
+]

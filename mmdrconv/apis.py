@@ -1,12 +1,14 @@
-"""Small helpers shared by tools/, the benchmark suite and the tests."""
+"""Config helpers shared by tools/, analysis code and the benchmark suite."""
 import copy
 import os.path as osp
-from typing import Optional, Sequence, Tuple
+from typing import Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.utils import get_installed_path
+
+from . import openmmlab  # noqa: F401  (registers DRConv; loading policy)
 
 
 def resolve_config_path(path: str) -> str:
@@ -48,7 +50,7 @@ def build_model(cfg: Config) -> torch.nn.Module:
     return MODELS.build(copy.deepcopy(cfg.model))
 
 
-def _model_cfg(cfg: Config) -> dict:
+def model_cfg(cfg: Config) -> dict:
     model = cfg.model
     while model.get('type') == 'ConvertToDRConv':
         model = model['model']
@@ -56,7 +58,7 @@ def _model_cfg(cfg: Config) -> dict:
 
 
 def num_classes_of(cfg: Config, default: int = 80) -> int:
-    model = _model_cfg(cfg)
+    model = model_cfg(cfg)
     for head in ('decode_head', 'bbox_head'):
         if head in model:
             return model[head]['num_classes']
@@ -64,36 +66,3 @@ def num_classes_of(cfg: Config, default: int = 80) -> int:
     if roi_head is not None:
         return roi_head['bbox_head']['num_classes']
     return default
-
-
-def demo_batch(cfg: Config,
-               batch_size: int = 1,
-               size: Tuple[int, int] = (96, 128),
-               num_objects: Sequence[int] = None) -> dict:
-    """A random batch in the format the config's model expects.
-
-    Detection: boxes (and masks when the model has a mask head);
-    segmentation: a random label map.
-    """
-    height, width = size
-    if task_of(cfg) == 'detection':
-        from mmdet.testing import demo_mm_inputs
-        with_mask = 'mask_head' in str(_model_cfg(cfg))
-        return demo_mm_inputs(
-            batch_size, image_shapes=(3, height, width),
-            num_items=list(num_objects or [3] * batch_size),
-            num_classes=min(10, num_classes_of(cfg)), with_mask=with_mask)
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    num_classes = num_classes_of(cfg, default=19)
-    inputs, samples = [], []
-    for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, height, width),
-                                    dtype=torch.uint8))
-        sample = SegDataSample(metainfo=dict(
-            img_shape=size, ori_shape=size, pad_shape=size,
-            scale_factor=(1.0, 1.0), flip=False))
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, num_classes, (1, height, width)))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)

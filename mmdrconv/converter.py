@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from .layers import DRConv
+from .layers import DRConv, ModulatedDRConv
 
 Patterns = Union[str, Sequence[str]]
 KernelSize = Optional[Union[int, Tuple[int, int]]]
@@ -26,20 +26,6 @@ def _as_patterns(patterns: Patterns, what: str) -> Tuple[str, ...]:
 
 def _is_wildcard(pattern: str) -> bool:
     return any(c in pattern for c in '*?[')
-
-
-def _explicit_padding(conv: nn.Conv2d) -> Optional[Tuple[int, int]]:
-    """nn.Conv2d's string padding as the (symmetric) pair it stands for, or
-    None when it has none ('same' with an even effective kernel pads one
-    side more, which DRConv's symmetric padding cannot express)."""
-    if not isinstance(conv.padding, str):
-        return tuple(conv.padding)
-    if conv.padding == 'valid':
-        return (0, 0)
-    total = [d * (k - 1) for k, d in zip(conv.kernel_size, conv.dilation)]
-    if any(t % 2 for t in total):
-        return None
-    return tuple(t // 2 for t in total)
 
 
 def _skip_reason(conv: nn.Module) -> Optional[str]:
@@ -61,10 +47,6 @@ def _skip_reason(conv: nn.Module) -> Optional[str]:
     if conv.padding_mode != 'zeros':
         return (f'padding_mode={conv.padding_mode!r}; DRConv pads with '
                 'zeros only')
-    if _explicit_padding(conv) is None:
-        return (f'padding={conv.padding!r} with kernel_size '
-                f'{conv.kernel_size} and dilation {conv.dilation} pads one '
-                'side more than the other; DRConv pads symmetrically')
     return None
 
 
@@ -231,9 +213,9 @@ def convert_to_drconv(module: nn.Module,
 
 def _drconv_like(conv: nn.Conv2d, options: dict) -> DRConv:
     layer = DRConv(conv.in_channels, conv.out_channels, conv.kernel_size,
-                   conv.stride, _explicit_padding(conv), conv.dilation,
-                   conv.groups, conv.bias is not None, **options)
-    if layer.generator == 'modulated':
+                   conv.stride, conv.padding, conv.dilation, conv.groups,
+                   conv.bias is not None, **options)
+    if isinstance(layer, ModulatedDRConv):
         with torch.no_grad():
             layer.weight.copy_(conv.weight)
             if conv.bias is not None:

@@ -3,7 +3,6 @@
 The logic follows mmdet's and mmseg's own tools, for both tasks: the config's
 ``default_scope`` decides which conventions apply.
 """
-import gc
 import logging
 import os.path as osp
 from typing import Optional
@@ -14,11 +13,13 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
-from .amp import SLOW_BFLOAT16, amp_optim_wrapper, cpu_has_native_bfloat16
 from .apis import task_of
 from .datasets import check_dataset
 from .datasets.data_root import align_evaluator_ann_files, set_data_root
 from .datasets.evaluation_check import EvaluationDataCheckHook
+from .openmmlab import use_cpu_distributed
+from .openmmlab.amp import (SLOW_BFLOAT16, amp_optim_wrapper,
+                            cpu_has_native_bfloat16)
 
 
 def default_work_dir(config_path: str) -> str:
@@ -100,43 +101,6 @@ def prepare_test_cfg(cfg: Config,
     return cfg
 
 
-def _distributed_on_cpu(cfg: Config) -> None:
-    """Distributed runs without CUDA: gloo, and DDP without device_ids.
-
-    mmengine's init_dist calls torch.cuda.set_device and its default DDP
-    wrapper passes the local rank as a CUDA device; both fail on CPU. Under
-    torchrun (launcher 'pytorch') we join the gloo process group ourselves,
-    which mmengine then uses as it is.
-    """
-    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
-        return
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-    if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend='gloo')
-    if cfg.get('model_wrapper_cfg') is None:
-        cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', device_ids=None,
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
-
-
-def close_distributed() -> None:
-    """Leave the process group before exit.
-
-    Call it after the Runner is out of scope. The Runner sits in reference
-    cycles (its loops point back at it), so its DDP wrapper, whose reducer
-    holds the gloo group, would otherwise live until interpreter shutdown;
-    gloo's threads torn down then abort the process ("terminate called
-    without an active exception") after a successful run. Collecting first
-    frees them while the interpreter is still whole.
-    """
-    if torch.distributed.is_available() and \
-            torch.distributed.is_initialized():
-        gc.collect()
-        torch.distributed.destroy_process_group()
-
-
 def build_runner(cfg: Config) -> Runner:
     """Check the data, then build mmengine's Runner for ``cfg``.
 
@@ -147,7 +111,7 @@ def build_runner(cfg: Config) -> Runner:
     for note in align_evaluator_ann_files(cfg):
         print_log(note, logger='current', level=logging.WARNING)
     check_dataset(cfg)
-    _distributed_on_cpu(cfg)
+    use_cpu_distributed(cfg)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

@@ -7,8 +7,8 @@ import torch
 from mmengine.dist import get_rank
 
 from mmdrconv.apis import load_config
-from mmdrconv.runner import (build_runner, close_distributed,
-                             prepare_train_cfg)
+from mmdrconv.openmmlab import close_distributed
+from mmdrconv.runner import build_runner, prepare_train_cfg
 
 
 def train_and_save(config, work_dir, options):

@@ -116,8 +116,14 @@ def test_channels_last_and_autocast(generator):
     torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         y16 = layer(x)
+        regions16 = layer.region_map(x)
     assert y16.dtype == torch.bfloat16
-    torch.testing.assert_close(y16.float(), expected, rtol=0.05, atol=0.2)
+    # A bf16 guide may flip a near-tie pixel to another region: compare the
+    # pixels whose region both precisions agree on (nearly all of them).
+    same = (regions16 == layer.region_map(x))[:, None].expand_as(expected)
+    assert same.float().mean() > 0.95
+    torch.testing.assert_close(y16.float()[same], expected[same], rtol=0.05,
+                               atol=0.2)
 
 
 @pytest.mark.parametrize('kwargs, message', [
@@ -128,6 +134,82 @@ def test_channels_last_and_autocast(generator):
 def test_bad_construction_is_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DRConv(8, 8, 3, **kwargs)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(padding='same', stride=2), "padding='same' is not supported for "
+     'strided'),
+    (dict(padding='full'), "padding must be an int, a pair, 'same' or"),
+    (dict(padding=-1), 'padding must be >= 0'),
+    (dict(dilation=0), 'dilation must be >= 1'),
+    (dict(stride=0.5), 'stride must be an int'),
+])
+def test_bad_geometry_is_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DRConv(8, 8, 3, **kwargs)
+
+
+@pytest.mark.parametrize('generator', ['modulated', 'mixture'])
+@pytest.mark.parametrize('kernel_size, dilation', [(3, 1), (4, 1), (2, 3),
+                                                   (4, 2)])
+@pytest.mark.parametrize('padding', ['same', 'valid'])
+def test_string_padding_as_nn_conv2d(generator, kernel_size, dilation,
+                                     padding):
+    layer = randomize(DRConv(4, 6, kernel_size, padding=padding,
+                             dilation=dilation, region_num=3,
+                             generator=generator)).double()
+    conv = nn.Conv2d(4, 6, kernel_size, padding=padding, dilation=dilation)
+    x = torch.randn(2, 4, 9, 8, dtype=torch.double)
+    y = layer(x)
+    assert y.shape == conv.double()(x).shape
+    # Reference: nn.Conv2d's zero padding made explicit, then the naive op.
+    pad_h = dilation * (kernel_size - 1) if padding == 'same' else 0
+    extra = pad_h % 2
+    x_padded = F.pad(x, (pad_h // 2, pad_h // 2 + extra, pad_h // 2,
+                         pad_h // 2 + extra))
+    expected = naive_region_conv(x_padded, layer.region_filters(x),
+                                 layer.guide(F.pad(x, (0, extra, 0, extra))),
+                                 layer.bias, dilation=dilation)
+    torch.testing.assert_close(y, expected)
+    assert layer.region_map(x).shape == y.shape[:1] + y.shape[2:]
+
+
+@pytest.mark.parametrize('generator', ['modulated', 'paper'])
+def test_double_backward_is_refused_clearly(generator):
+    layer = randomize(DRConv(4, 4, 3, padding=1, region_num=2,
+                             generator=generator))
+    x = torch.randn(1, 4, 6, 6, requires_grad=True)
+    (grad, ) = torch.autograd.grad(layer(x).square().sum(), x,
+                                   create_graph=True)
+    with pytest.raises(RuntimeError, match='once_differentiable'):
+        grad.sum().backward()
+
+
+def test_generator_picks_the_layer_class():
+    from mmdrconv.layers import GeneratedFilterDRConv, ModulatedDRConv
+    assert type(DRConv(4, 4, 3)) is ModulatedDRConv
+    assert type(DRConv(4, 4, 3, generator='paper')) is GeneratedFilterDRConv
+    positional = DRConv(4, 4, 3, 1, 1, 1, 1, True, 2, 'mixture')
+    assert type(positional) is GeneratedFilterDRConv
+    assert positional.generator == 'mixture'
+    with pytest.raises(TypeError, match='num_bases'):
+        DRConv(4, 4, 3, num_bases=2)  # a 'mixture' option
+
+
+def test_mixture_loads_its_first_checkpoint_layout():
+    # Version 1 stored the bases as (n, O, kh, kw, C/g).
+    layer = randomize(DRConv(4, 6, 3, padding=1, region_num=2,
+                             generator='mixture'))
+    state = layer.state_dict()
+    legacy = dict(state)  # no version metadata, as a hand-made dict
+    legacy['filter_generator.bases'] = \
+        state['filter_generator.bases'].permute(0, 1, 3, 4, 2).contiguous()
+    fresh = DRConv(4, 6, 3, padding=1, region_num=2, generator='mixture')
+    fresh.load_state_dict(legacy)
+    x = torch.randn(2, 4, 7, 7)
+    torch.testing.assert_close(fresh(x), layer(x))
+    fresh.load_state_dict(state)  # and the current layout, unchanged
+    torch.testing.assert_close(fresh(x), layer(x))
 
 
 @pytest.mark.parametrize('shape, message', [
@@ -163,7 +245,7 @@ def test_training_steps_reduce_loss():
 
 @pytest.mark.parametrize('generator', ['modulated', 'mixture'])
 def test_complexity_counts_drconv_as_one_conv_plus_extras(generator):
-    from mmdrconv.profiling import count_complexity
+    from mmdrconv.analysis import count_complexity
     layer = DRConv(16, 32, 3, padding=1, region_num=4, generator=generator)
     x = torch.randn(2, 16, 10, 10)
     counts = count_complexity(layer, lambda: layer(x))
@@ -186,3 +268,19 @@ def test_empty_batch(generator):
     assert y.shape == (0, 4, 14, 14)
     y.sum().backward()
     assert x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize('generator, names', [
+    ('modulated', ['weight', 'bias', 'guide.weight', 'guide.bias',
+                   'filter_generator.fc1.weight', 'filter_generator.fc1.bias',
+                   'filter_generator.fc2.weight', 'filter_generator.fc2.bias'
+                   ]),
+    ('mixture', ['bias', 'guide.weight', 'guide.bias',
+                 'filter_generator.bases', 'filter_generator.routing.weight',
+                 'filter_generator.routing.bias']),
+])
+def test_parameter_order_is_stable(generator, names):
+    # Optimizer states in checkpoints are matched by parameter order: the
+    # order of version 0.1.0's single DRConv class.
+    layer = DRConv(4, 4, 3, generator=generator)
+    assert [name for name, _ in layer.named_parameters()] == names

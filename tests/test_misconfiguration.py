@@ -521,7 +521,7 @@ def test_visualize_regions_tool_refuses_alpha(capsys):
 
 
 def test_amp_on_the_cpu_is_bfloat16_autocast():
-    from mmdrconv.amp import amp_optim_wrapper
+    from mmdrconv.openmmlab.amp import amp_optim_wrapper
     wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1),
                    clip_grad=dict(max_norm=10))
     assert amp_optim_wrapper(wrapper, cuda=False) == dict(
@@ -645,7 +645,7 @@ def _toy_runner(work_dir, max_iters):
 
 def test_full_disk_during_a_checkpoint_save_keeps_the_previous_one(
         tmp_path, monkeypatch):
-    from mmdrconv import atomic_save
+    from mmdrconv.openmmlab import atomic_save
     from mmdrconv.compat import load_local_checkpoint
     runner = _toy_runner(tmp_path, max_iters=3)
     real_save = torch.save

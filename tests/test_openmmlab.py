@@ -32,7 +32,7 @@ def test_build_conv_layer_in_every_scope(scope):
 
 def test_import_twice_and_through_custom_imports():
     import importlib
-    importlib.reload(mmdrconv.registry)
+    importlib.reload(mmdrconv.openmmlab.registry)
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/detection/faster-rcnn_r50_fpn_1x_coco.py'))
     from mmengine.utils import import_modules_from_strings
@@ -145,7 +145,7 @@ def _model_configs():
 
 @pytest.mark.parametrize('config', _model_configs())
 def test_every_config_builds_and_trains_one_step(config):
-    from mmdrconv.apis import demo_batch
+    from mmdrconv.analysis.inputs import random_batch
     cfg = load_config(osp.join(REPO, config))
     preprocessor = cfg.model.get('data_preprocessor', {})
     if 'size' in preprocessor:  # Cityscapes pads to 512x1024: keep it small
@@ -154,7 +154,7 @@ def test_every_config_builds_and_trains_one_step(config):
     is_drconv = 'drconv' in osp.basename(config)
     assert any(isinstance(m, DRConv) for m in model.modules()) == is_drconv
     model.train()
-    data = demo_batch(cfg, batch_size=2, size=(96, 128))
+    data = random_batch(cfg, batch_size=2, size=(96, 128))
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
     losses = model.train_step(data, optim)
     total = sum(v for k, v in losses.items() if 'loss' in k)

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mmdrconv.ops.region_conv_op as region_conv_mod
+import mmdrconv.ops.layout as layout
 from mmdrconv.ops import naive_region_conv, region_conv
 
 
@@ -80,7 +80,7 @@ def test_without_bias_and_tuple_arguments():
 
 def test_multiple_chunks(monkeypatch):
     # Force many chunks, pieces split across chunk boundaries.
-    monkeypatch.setattr(region_conv_mod, 'CHUNK_ELEMENTS', 100)
+    monkeypatch.setattr(layout, 'CHUNK_ELEMENTS', 100)
     inputs = make_inputs(3, 5, 7, 4, 3, 1, 1, 1, 1, size=(11, 10))
     assert_matches_reference(inputs, stride=1, padding=1, dilation=1)
 
@@ -195,15 +195,40 @@ def test_bad_input_is_named(bad, message):
                     padding=1, groups=args['groups'])
 
 
+@pytest.mark.parametrize('geometry, message', [
+    (dict(padding=-1), r'padding must be >= 0, got -1'),
+    (dict(dilation=0), r'dilation must be >= 1, got 0'),
+    (dict(dilation=(1, -1)), r'dilation must be >= 1, got \(1, -1\)'),
+    (dict(stride=0), r'stride must be >= 1, got 0'),
+    (dict(stride=1.5), r'stride must be an int or a pair of ints, got 1.5'),
+    (dict(padding=(1, 1, 1)), r'padding must be an int or a pair'),
+    (dict(stride=True), r'stride must be an int'),
+])
+def test_bad_geometry_is_named(geometry, message):
+    x, filters = torch.randn(2, 4, 9, 8), torch.randn(2, 3, 6, 4, 3, 3)
+    with pytest.raises(ValueError, match=message):
+        region_conv(x, filters, torch.randn(2, 3, 9, 8), **geometry)
+
+
+def test_double_backward_is_refused_clearly():
+    x = torch.randn(1, 4, 6, 6, requires_grad=True)
+    filters = torch.randn(1, 3, 5, 4, 3, 3, requires_grad=True)
+    guide = torch.randn(1, 3, 6, 6, requires_grad=True)
+    y = region_conv(x, filters, guide, padding=1)
+    (grad, ) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match='once_differentiable'):
+        grad.sum().backward()
+
+
 @pytest.mark.parametrize('chunk_elements', [1 << 30, 64])
 def test_padded_and_chunked_plans_agree(monkeypatch, chunk_elements):
     # A huge budget takes the padded single-bmm plan; a tiny one the chunked
     # per-run plan with runs split over chunks.
-    monkeypatch.setattr(region_conv_mod, 'CHUNK_ELEMENTS', chunk_elements)
+    monkeypatch.setattr(layout, 'CHUNK_ELEMENTS', chunk_elements)
     inputs = make_inputs(3, 5, 7, 4, 3, 1, 1, 1, 1, size=(11, 10))
-    geom = region_conv_mod._Geometry(inputs[0].shape, inputs[1].shape,
+    geom = layout.Geometry(inputs[0].shape, inputs[1].shape,
                                      (1, 1), (1, 1), (1, 1), 1)
-    plan = region_conv_mod._Plan(inputs[2], geom)
+    plan = layout.Plan(inputs[2], geom)
     assert plan.padded == (chunk_elements > 64)
     assert_matches_reference(inputs, stride=1, padding=1, dilation=1)
 

@@ -70,12 +70,7 @@ def test_detection_train_interrupt_resume_test(data, tmp_path):
     log = run('tools/train.py', DET, '--work-dir', work_dir, '--resume',
               '--cfg-options', *det_options(data, 4))
     assert 'resumed epoch: 0, iter: 2' in log
-    checkpoint = torch.load(osp.join(work_dir, 'iter_4.pth'),
-                            weights_only=False)
-    assert checkpoint['meta']['iter'] == 4
-    # The optimizer state came back too: AdamW has taken all 4 steps.
-    steps = {int(s['step']) for s in checkpoint['optimizer']['state'].values()}
-    assert steps == {4}
+    assert_resumed_everything(osp.join(work_dir, 'iter_4.pth'), 4)
     out = str(tmp_path / 'predictions.pkl')
     # The data root given once moves the dataloaders and the evaluator's
     # annotation file (the config's own root does not exist here).
@@ -86,14 +81,34 @@ def test_detection_train_interrupt_resume_test(data, tmp_path):
     assert osp.getsize(out) > 0
 
 
-def test_segmentation_train_and_test(data, tmp_path):
+def assert_resumed_everything(checkpoint_file, iters):
+    """The checkpoint of a run resumed halfway: model, optimizer, schedulers,
+    message hub and iteration all carried on (loaded weights-only)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    checkpoint = CheckpointLoader.load_checkpoint(checkpoint_file)
+    assert checkpoint['meta']['iter'] == iters
+    # AdamW has taken every step, not only those after the resume.
+    steps = {int(s['step']) for s in checkpoint['optimizer']['state'].values()}
+    assert steps == {iters}
+    assert all(s['last_step'] == iters
+               for s in checkpoint['param_schedulers'])
+    # The loss history of the first half survived the resume.
+    history = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert len(history.data[0]) == iters
+
+
+def test_segmentation_train_test_resume(data, tmp_path):
     work_dir = str(tmp_path / 'seg')
     run('tools/train.py', SEG, '--work-dir', work_dir, '--cfg-options',
         *seg_options(data, 2))
+    log = run('tools/train.py', SEG, '--work-dir', work_dir, '--resume',
+              '--cfg-options', *seg_options(data, 3))
+    assert 'resumed epoch: 0, iter: 2' in log
+    assert_resumed_everything(osp.join(work_dir, 'iter_3.pth'), 3)
     show_dir = str(tmp_path / 'painted')
-    log = run('tools/test.py', SEG, osp.join(work_dir, 'iter_2.pth'),
+    log = run('tools/test.py', SEG, osp.join(work_dir, 'iter_3.pth'),
               '--work-dir', work_dir, '--show-dir', show_dir,
-              '--cfg-options', *seg_options(data, 2))
+              '--cfg-options', *seg_options(data, 3))
     assert 'mIoU:' in log
     painted = [f for _, _, files in os.walk(show_dir) for f in files
                if f.endswith('.png')]
@@ -192,7 +207,7 @@ def test_dist_train_and_test_sh_run_two_processes(data, tmp_path):
 
 def test_visualize_regions_writes_an_overlay_per_drconv(data, tmp_path):
     from mmdrconv.apis import build_model, load_config
-    from mmdrconv.visualization import PALETTE, render_region_maps
+    from mmdrconv.analysis.region_maps import PALETTE, render_region_maps
     config = osp.join(REPO, DET)
     model = build_model(load_config(config))
     with torch.no_grad():  # a guide that splits the image into regions

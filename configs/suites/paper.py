@@ -51,7 +51,7 @@ suite = dict(
              metrics=['mIoU'], image_size=(512, 1024), gpus=4,
              variants=dict(
                  standard=_seg + 'fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py',
-                 drconv_head=_seg + 'fcn_r50-d8_drconv-head_4xb2-80k_cityscapes-512x1024.py')),  # noqa
+                 drconv_head=_seg + 'fcn-drconv-head_r50-d8_4xb2-80k_cityscapes-512x1024.py')),  # noqa
         dict(name='cityscapes-mobilenetv2-deeplabv3', dataset='cityscapes',
              metrics=['mIoU'], image_size=(512, 1024), gpus=4,
              variants=dict(

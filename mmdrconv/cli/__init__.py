@@ -29,9 +29,23 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_trust_arg(parser)
+
+
+def add_trust_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='load checkpoints as trusted code (torch.load with '
+        'weights_only=False). Checkpoints are otherwise loaded weights-only '
+        'and refused if they hold anything else; use this only for files '
+        'you trust.')
 
 
 def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if hasattr(args, 'local_rank'):
+        os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if getattr(args, 'trust_checkpoint', False):
+        from mmdrconv.openmmlab import trust_checkpoints
+        trust_checkpoints()
     return args

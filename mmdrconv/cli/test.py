@@ -9,10 +9,10 @@
 import argparse
 
 from mmdrconv.apis import load_config
-from mmdrconv.checkpoint import verify_checkpoint
 from mmdrconv.cli import add_common_args, parse
+from mmdrconv.openmmlab import close_distributed, verify_checkpoint
 from mmdrconv.runner import (add_prediction_dump, build_runner,
-                             close_distributed, prepare_test_cfg)
+                             prepare_test_cfg)
 
 
 def parse_args(argv=None):

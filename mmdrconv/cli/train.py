@@ -10,8 +10,8 @@ import argparse
 
 from mmdrconv.apis import load_config
 from mmdrconv.cli import add_common_args, parse
-from mmdrconv.runner import (build_runner, close_distributed,
-                             prepare_train_cfg)
+from mmdrconv.openmmlab import close_distributed
+from mmdrconv.runner import build_runner, prepare_train_cfg
 
 
 def parse_args(argv=None):

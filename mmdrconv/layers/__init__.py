@@ -1,5 +1,8 @@
-from .drconv import (GENERATORS, ChannelModulation, DRConv, MixtureFilters,
-                     PaperFilters)
+"""DRConv layers; torch alone."""
+from .drconv import GENERATORS, DRConv, GeneratedFilterDRConv, ModulatedDRConv
+from .generators import MixtureFilters, PaperFilters, RegionChannelScales
 
-__all__ = ['DRConv', 'GENERATORS', 'MixtureFilters', 'PaperFilters',
-           'ChannelModulation']
+__all__ = [
+    'DRConv', 'ModulatedDRConv', 'GeneratedFilterDRConv', 'GENERATORS',
+    'MixtureFilters', 'PaperFilters', 'RegionChannelScales'
+]

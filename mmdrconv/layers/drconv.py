@@ -1,122 +1,31 @@
-"""DRConv: a drop-in nn.Conv2d replacement with m guide-selected filters."""
-import math
-from typing import Tuple, Union
+"""DRConv: a drop-in nn.Conv2d replacement with m guide-selected filters.
+
+``DRConv(...)`` builds one of two layers from ``generator=`` (as timm's
+``create_conv2d`` picks a class from its arguments), each with one forward:
+
+- :class:`ModulatedDRConv` (``'modulated'``, default): a static conv weight
+  times per-sample, per-region output-channel scales; computed as one
+  convolution and ``region_scale``.
+- :class:`GeneratedFilterDRConv` (``'mixture'``, ``'paper'``): a full filter
+  per region and sample from a generator; computed by ``region_conv``.
+
+Both share :class:`DRConv`: the geometry, the guide convolution, input
+checks, ``region_map`` and the complexity report.
+"""
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.modules.utils import _pair
 
-from ..ops import region_conv, region_scale
+from ..ops import region_conv, region_index, region_scale
+from ..ops.checks import as_pair
+from .generators import MixtureFilters, PaperFilters, RegionChannelScales
 
 IntPair = Union[int, Tuple[int, int]]
 
-GENERATORS = ('mixture', 'paper', 'modulated')
-
-
-class MixtureFilters(nn.Module):
-    """The official code's generator: per-region mixtures of shared bases.
-
-    W[b, r] = sum_i coef[b, r, i] * base_i, coef = 2 * sigmoid(fc(GAP(x))) / n.
-    Parameters: n x (the convolution's weight) + C x m x n.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int,
-                 kernel_size: Tuple[int, int], groups: int, region_num: int,
-                 num_bases: int):
-        super().__init__()
-        if num_bases < 1:
-            raise ValueError(f'num_bases must be >= 1, got {num_bases}')
-        self.region_num, self.num_bases = region_num, num_bases
-        # Stored (n, O, kh, kw, C/g): the order region_conv multiplies in,
-        # so per-sample filters need no transposed copy.
-        self.bases = nn.Parameter(
-            torch.empty(num_bases, out_channels, *kernel_size,
-                        in_channels // groups))
-        self.routing = nn.Linear(in_channels, region_num * num_bases)
-
-    def init_weights(self) -> None:
-        # The initial mixture is the mean of n bases; scale so that it has the
-        # variance of a kaiming-initialised convolution.
-        out_channels, kh, kw = self.bases.shape[1:4]
-        fan_out = out_channels * kh * kw
-        nn.init.normal_(self.bases,
-                        std=math.sqrt(2.0 / fan_out * self.num_bases))
-        nn.init.normal_(self.routing.weight, std=0.01)
-        nn.init.zeros_(self.routing.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        coef = self.routing(x.mean(dim=(2, 3)))
-        coef = 2 * torch.sigmoid(coef) / self.num_bases
-        coef = coef.view(-1, self.region_num, self.num_bases)
-        filters = coef @ self.bases.flatten(1).to(coef.dtype)
-        filters = filters.view(x.shape[0], self.region_num,
-                               *self.bases.shape[1:])
-        return filters.permute(0, 1, 2, 5, 3, 4)  # (B, m, O, C/g, kh, kw)
-
-
-class PaperFilters(nn.Module):
-    """The paper's generator: pool to k x k, 1x1 conv + sigmoid, grouped 1x1.
-
-    Parameters: m^2 * O * C/g in the grouped projection, m^2 / (kh * kw)
-    times the convolution's weight (7x for 3x3, 64x for 1x1 at m = 8): heavy,
-    kept for fidelity to the paper.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int,
-                 kernel_size: Tuple[int, int], groups: int, region_num: int):
-        super().__init__()
-        self.region_num = region_num
-        self.filter_shape = (out_channels, in_channels // groups)
-        self.pool = nn.AdaptiveAvgPool2d(kernel_size)
-        self.hidden = nn.Conv2d(in_channels, region_num * region_num, 1)
-        self.project = nn.Conv2d(region_num * region_num,
-                                 region_num * out_channels *
-                                 (in_channels // groups),
-                                 1,
-                                 groups=region_num)
-
-    def init_weights(self) -> None:
-        nn.init.kaiming_normal_(self.hidden.weight, nonlinearity='sigmoid')
-        nn.init.zeros_(self.hidden.bias)
-        # sigmoid outputs are ~0.5 at start: scale so filters get kaiming
-        # variance (fan_out of the generated conv).
-        fan_out = self.filter_shape[0] * self.pool.output_size[0] * \
-            self.pool.output_size[1]
-        std = math.sqrt(2.0 / fan_out) / (0.5 * self.region_num)
-        nn.init.normal_(self.project.weight, std=std)
-        nn.init.zeros_(self.project.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        hidden = torch.sigmoid(self.hidden(self.pool(x)))
-        filters = self.project(hidden)
-        return filters.view(x.shape[0], self.region_num, *self.filter_shape,
-                            *filters.shape[-2:])
-
-
-class ChannelModulation(nn.Module):
-    """Per-region, per-sample output-channel scales 1 + fc(GAP(x)).
-
-    Zero-initialised, so a modulated DRConv starts equal to its static conv.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, region_num: int,
-                 hidden_channels: int):
-        super().__init__()
-        self.region_num, self.out_channels = region_num, out_channels
-        self.fc1 = nn.Linear(in_channels, hidden_channels)
-        self.fc2 = nn.Linear(hidden_channels, region_num * out_channels)
-
-    def init_weights(self) -> None:
-        nn.init.kaiming_normal_(self.fc1.weight, nonlinearity='relu')
-        nn.init.zeros_(self.fc1.bias)
-        nn.init.zeros_(self.fc2.weight)
-        nn.init.zeros_(self.fc2.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        delta = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3)))))
-        return 1 + delta.view(-1, self.region_num, self.out_channels)
+GENERATORS = ('modulated', 'mixture', 'paper')
 
 
 class DRConv(nn.Module):
@@ -125,9 +34,13 @@ class DRConv(nn.Module):
     Built like ``nn.Conv2d`` plus DRConv options. A guide convolution (same
     kernel, stride, padding and dilation, m output channels) assigns every
     output pixel to one of ``region_num`` regions; the pixel is computed with
-    that region's filter for its sample.
+    that region's filter for its sample. ``DRConv(...)`` returns the layer
+    class for ``generator``; both are instances of ``DRConv``.
 
     Args:
+        in_channels, out_channels, kernel_size, stride, padding, dilation,
+            groups, bias: as ``nn.Conv2d`` (``padding`` also 'same' /
+            'valid'; zero padding only).
         region_num: number of regions m.
         generator: how the m filters are made from the input:
             ``'modulated'`` (default): a static ``weight`` of nn.Conv2d's
@@ -147,66 +60,86 @@ class DRConv(nn.Module):
     """
 
     transposed = False
+    generator: str
+    # Backend of region_conv / region_scale ('auto', 'triton', 'torch'; see
+    # mmdrconv.ops.triton); set on an instance to force one.
+    backend = 'auto'
+
+    def __new__(cls, *args, generator: str = 'modulated', **kwargs):
+        if cls is DRConv:
+            if len(args) > 9:  # given by position, as nn.Conv2d-style code may
+                generator = args[9]
+            if generator not in GENERATORS:
+                raise ValueError(f'generator must be one of {GENERATORS}, '
+                                 f'got {generator!r}')
+            cls = ModulatedDRConv if generator == 'modulated' else \
+                GeneratedFilterDRConv
+        return super().__new__(cls)
 
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
                  kernel_size: IntPair,
                  stride: IntPair = 1,
-                 padding: IntPair = 0,
+                 padding: Union[IntPair, str] = 0,
                  dilation: IntPair = 1,
                  groups: int = 1,
                  bias: bool = True,
                  region_num: int = 8,
-                 generator: str = 'modulated',
-                 num_bases: int = 4,
-                 hidden_ratio: float = 0.25):
+                 generator: str = 'modulated'):
         super().__init__()
         if not isinstance(region_num, int) or region_num < 1:
             raise ValueError(
                 f'region_num must be a positive int, got {region_num!r}')
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        if not isinstance(groups, int) or groups < 1 or \
+                in_channels % groups or out_channels % groups:
             raise ValueError(
                 f'in_channels ({in_channels}) and out_channels '
                 f'({out_channels}) must be divisible by groups ({groups})')
-        if generator not in GENERATORS:
-            raise ValueError(f'generator must be one of {GENERATORS}, got '
-                             f'{generator!r}')
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(kernel_size)
-        self.stride, self.padding = _pair(stride), _pair(padding)
-        self.dilation = _pair(dilation)
+        self.kernel_size = as_pair(kernel_size, 'kernel_size', minimum=1)
+        self.stride = as_pair(stride, 'stride', minimum=1)
+        self.dilation = as_pair(dilation, 'dilation', minimum=1)
+        self.padding = padding if isinstance(padding, str) else \
+            as_pair(padding, 'padding', minimum=0)
+        self._conv_padding, self._extra_padding = self._resolve_padding()
         self.output_padding = (0, 0)
+        self.padding_mode = 'zeros'
         self.groups, self.region_num = groups, region_num
-        self.generator = generator
-
+        self.generator, self.has_bias = generator, bias
         self.guide = nn.Conv2d(in_channels, region_num, self.kernel_size,
-                               self.stride, self.padding, self.dilation)
-        if generator == 'modulated':
-            self.weight = nn.Parameter(
-                torch.empty(out_channels, in_channels // groups,
-                            *self.kernel_size))
-            hidden = max(8, int(in_channels * hidden_ratio))
-            self.filter_generator = ChannelModulation(in_channels,
-                                                      out_channels,
-                                                      region_num, hidden)
-        elif generator == 'mixture':
-            self.filter_generator = MixtureFilters(in_channels, out_channels,
-                                                   self.kernel_size, groups,
-                                                   region_num, num_bases)
-        else:
-            self.filter_generator = PaperFilters(in_channels, out_channels,
-                                                 self.kernel_size, groups,
-                                                 region_num)
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+                               self.stride, self._conv_padding,
+                               self.dilation)
+
+    def _resolve_padding(self) -> Tuple[Tuple[int, int], Optional[tuple]]:
+        """Symmetric padding for the convolutions, plus the extra
+        right/bottom zeros that 'same' needs for even kernels (F.pad order),
+        as nn.Conv2d pads."""
+        if not isinstance(self.padding, str):
+            return self.padding, None
+        if self.padding == 'valid':
+            return (0, 0), None
+        if self.padding != 'same':
+            raise ValueError(f"padding must be an int, a pair, 'same' or "
+                             f"'valid', got {self.padding!r}")
+        if self.stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided "
+                             'convolutions (as in nn.Conv2d)')
+        total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+        left = tuple(t // 2 for t in total)
+        extra = [t - 2 * low for t, low in zip(total, left)]
+        return left, ((0, extra[1], 0, extra[0]) if any(extra) else None)
+
+    def _add_bias_and_init(self) -> None:
+        # Last, as in earlier versions: optimizer states in checkpoints are
+        # matched by parameter order (tests/test_drconv_layer.py pins it).
+        self.bias = nn.Parameter(torch.empty(self.out_channels)) \
+            if self.has_bias else None
         self.init_weights()
 
     def init_weights(self) -> None:
         nn.init.normal_(self.guide.weight, std=0.01)
         nn.init.zeros_(self.guide.bias)
-        if self.generator == 'modulated':
-            nn.init.kaiming_normal_(self.weight, mode='fan_out',
-                                    nonlinearity='relu')
         self.filter_generator.init_weights()
         if self.bias is not None:
             nn.init.zeros_(self.bias)
@@ -220,48 +153,30 @@ class DRConv(nn.Module):
                 f'{type(self).__name__} expects {self.in_channels} input '
                 f'channels, got {x.shape[1]} (input shape {tuple(x.shape)})')
 
+    def _pad_extra(self, x: Tensor) -> Tensor:
+        """The right/bottom zeros of padding='same' with even kernels."""
+        if self._extra_padding is None:
+            return x
+        return F.pad(x, self._extra_padding)
+
     def region_map(self, x: Tensor) -> Tensor:
         """The region index of every output pixel, (B, H_out, W_out)."""
         self._check_input(x)
-        return self.guide(x).argmax(dim=1)
+        return region_index(self.guide(self._pad_extra(x)))
 
     def region_filters(self, x: Tensor) -> Tensor:
         """Every region's filter per sample, (B, m, O, C // groups, kh, kw)."""
-        if self.generator == 'modulated':
-            scales = self.filter_generator(x)
-            return self.weight * scales[..., None, None, None]
-        return self.filter_generator(x)
+        raise NotImplementedError
 
-    def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        if self.generator == 'modulated':
-            return self._modulated_forward(x)
-        guide = self.guide(x)
-        filters = self.filter_generator(x)
-        return region_conv(x, filters, guide, self.bias, self.stride,
-                           self.padding, self.dilation, self.groups)
-
-    def _modulated_forward(self, x: Tensor) -> Tensor:
-        # filter_r = weight * scale_r (per output channel), so the output is
-        # conv(x, weight) scaled by the pixel's region scale: exact DRConv at
-        # the cost of one convolution. With groups == 1 the guide shares that
-        # convolution (m extra output channels) to read x only once.
-        # Computed channels-last (oneDNN's native layout; the per-pixel
-        # scaling then works on contiguous rows), so the output is
-        # channels-last, as nn.Conv2d's is for channels-last weights.
-        x = x.contiguous(memory_format=torch.channels_last)
-        if self.groups == 1:
-            bias = torch.cat([self.guide.bias.new_zeros(self.out_channels),
-                              self.guide.bias])
-            both = F.conv2d(x, torch.cat([self.weight, self.guide.weight]),
-                            bias, self.stride, self.padding, self.dilation)
-            out, guide = both[:, :self.out_channels], \
-                both[:, self.out_channels:]
-        else:
-            out = F.conv2d(x, self.weight, None, self.stride, self.padding,
-                           self.dilation, self.groups)
-            guide = self.guide(x)
-        return region_scale(out, self.filter_generator(x), guide, self.bias)
+    def multiply_adds(self, x: Tensor, y: Tensor) -> int:
+        """Multiply-adds of one call with input ``x`` and output ``y``: the
+        selected filter at every output pixel (one standard convolution),
+        the guide, and the filter or scale generator."""
+        kh, kw = self.kernel_size
+        per_pixel = kh * kw * self.in_channels
+        conv = y.numel() * per_pixel // self.groups
+        guide = y.numel() // self.out_channels * self.region_num * per_pixel
+        return conv + guide + self.filter_generator.multiply_adds(x)
 
     def extra_repr(self) -> str:
         s = (f'{self.in_channels}, {self.out_channels}, '
@@ -273,3 +188,100 @@ class DRConv(nn.Module):
             s += ', bias=False'
         return s + (f', region_num={self.region_num}, '
                     f'generator={self.generator!r}')
+
+
+class ModulatedDRConv(DRConv):
+    """DRConv whose region filters are ``weight * scales[b, r]`` (per output
+    channel). The output is then ``conv(x, weight)`` scaled by the pixel's
+    region scales: exact DRConv at the cost of one convolution.
+
+    ``filter_generator`` (a :class:`RegionChannelScales`) makes the scales;
+    it keeps that name so checkpoints keep their keys.
+    """
+
+    def __init__(self, *args, hidden_ratio: float = 0.25, **kwargs):
+        """Arguments of :class:`DRConv`, plus ``hidden_ratio``."""
+        super().__init__(*args, **kwargs)
+        in_channels, out_channels = self.in_channels, self.out_channels
+        groups, region_num = self.groups, self.region_num
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // groups,
+                        *self.kernel_size))
+        hidden = max(8, int(in_channels * hidden_ratio))
+        self.filter_generator = RegionChannelScales(in_channels, out_channels,
+                                                    region_num, hidden)
+        self._add_bias_and_init()
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        nn.init.kaiming_normal_(self.weight, mode='fan_out',
+                                nonlinearity='relu')
+
+    def region_filters(self, x: Tensor) -> Tensor:
+        scales = self.filter_generator(x)
+        return self.weight * scales[..., None, None, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Computed channels-last (oneDNN's native layout; the per-pixel
+        # scaling then works on contiguous rows), so the output is
+        # channels-last, as nn.Conv2d's is for channels-last weights.
+        self._check_input(x)
+        scales = self.filter_generator(x)
+        x = self._pad_extra(x).contiguous(memory_format=torch.channels_last)
+        if self.groups == 1:
+            # The guide shares the convolution (m extra output channels), so
+            # x is read once.
+            bias = torch.cat([self.guide.bias.new_zeros(self.out_channels),
+                              self.guide.bias])
+            both = F.conv2d(x, torch.cat([self.weight, self.guide.weight]),
+                            bias, self.stride, self._conv_padding,
+                            self.dilation)
+            out, guide = both[:, :self.out_channels], \
+                both[:, self.out_channels:]
+        else:
+            out = F.conv2d(x, self.weight, None, self.stride,
+                           self._conv_padding, self.dilation, self.groups,
+                           backend=self.backend)
+            guide = self.guide(x)
+        return region_scale(out, scales, guide, self.bias,
+                            backend=self.backend)
+
+    def multiply_adds(self, x: Tensor, y: Tensor) -> int:
+        # Plus the per-pixel scaling.
+        return super().multiply_adds(x, y) + y.numel()
+
+
+class GeneratedFilterDRConv(DRConv):
+    """DRConv with a full filter per region and sample, from ``'mixture'``
+    (:class:`MixtureFilters`) or ``'paper'`` (:class:`PaperFilters`)."""
+
+    def __init__(self, *args, num_bases: int = 4, **kwargs):
+        """Arguments of :class:`DRConv`, plus ``num_bases``."""
+        if len(args) < 10:
+            kwargs.setdefault('generator', 'mixture')
+        super().__init__(*args, **kwargs)
+        if self.generator not in ('mixture', 'paper'):
+            raise ValueError(f"generator must be 'mixture' or 'paper' for "
+                             f'{type(self).__name__}, got '
+                             f'{self.generator!r}')
+        in_channels, out_channels = self.in_channels, self.out_channels
+        groups, region_num = self.groups, self.region_num
+        if self.generator == 'mixture':
+            self.filter_generator = MixtureFilters(in_channels, out_channels,
+                                                   self.kernel_size, groups,
+                                                   region_num, num_bases)
+        else:
+            self.filter_generator = PaperFilters(in_channels, out_channels,
+                                                 self.kernel_size, groups,
+                                                 region_num)
+        self._add_bias_and_init()
+
+    def region_filters(self, x: Tensor) -> Tensor:
+        return self.filter_generator(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        filters = self.filter_generator(x)
+        x = self._pad_extra(x)
+        return region_conv(x, filters, self.guide(x), self.bias, self.stride,
+                           self._conv_padding, self.dilation, self.groups)

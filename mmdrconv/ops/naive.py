@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .mask import straight_through_mask
+from .regions import straight_through_mask
 
 
 def naive_region_conv(x: Tensor,

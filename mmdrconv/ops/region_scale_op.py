@@ -14,14 +14,10 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-
-def _region_keys(guide: Tensor) -> Tensor:
-    """Row of the (B*m, O) scale table for every pixel, (B*H*W,)."""
-    batch, regions = guide.shape[:2]
-    region = guide.max(dim=1).indices  # lowest index on ties
-    base = torch.arange(batch, device=guide.device).view(-1, 1, 1) * regions
-    return (region + base).reshape(-1)
+from .regions import region_keys, surrogate_guide_grad
+from .triton import triton_region_scale, use_triton
 
 
 def _pixel_scales(scales: Tensor, keys: Tensor, shape) -> Tensor:
@@ -62,13 +58,14 @@ class RegionScaleFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, out, scales, guide, bias):
-        keys = _region_keys(guide)
+        keys = region_keys(guide)
         y = _scale(out, scales, keys, bias)
         ctx.save_for_backward(out, scales, guide, keys)
         ctx.has_bias = bias is not None
         return y
 
     @staticmethod
+    @once_differentiable  # double backward: a clear error, not a wrong one
     def backward(ctx, grad_y):
         out, scales, guide, keys = ctx.saved_tensors
         batch, regions, channels = scales.shape
@@ -88,9 +85,8 @@ class RegionScaleFunction(torch.autograd.Function):
                 pixels = guide.shape[2] * guide.shape[3]
                 a = torch.bmm(t.view(batch, pixels, channels),
                               scales.to(t.dtype).transpose(1, 2))
-                soft = _as_rows(guide).view(batch, pixels, regions)
-                soft = torch.softmax(soft.to(a.dtype), dim=2)
-                grad = soft * (a - (soft * a).sum(2, keepdim=True))
+                rows = _as_rows(guide).view(batch, pixels, regions)
+                grad = surrogate_guide_grad(rows, a)
                 grad_guide = grad.view(batch, *guide.shape[2:],
                                        regions).permute(0, 3, 1, 2)
                 grad_guide = grad_guide.to(guide.dtype)
@@ -102,7 +98,8 @@ class RegionScaleFunction(torch.autograd.Function):
 def region_scale(out: Tensor,
                  scales: Tensor,
                  guide: Tensor,
-                 bias: Optional[Tensor] = None) -> Tensor:
+                 bias: Optional[Tensor] = None,
+                 backend: str = 'auto') -> Tensor:
     """Scale each pixel of ``out`` (B, O, H, W) by its region's channel scales,
     then add the optional (O,) ``bias``.
 
@@ -111,6 +108,9 @@ def region_scale(out: Tensor,
             channels-last.
         scales: (B, m, O) per-sample, per-region channel scales.
         guide: (B, m, H, W) guide logits; region = argmax over m.
+        backend: ``'auto'`` (a fused Triton kernel for CUDA tensors when
+            triton imports, else PyTorch), ``'triton'`` or ``'torch'``; see
+            ``mmdrconv.ops.triton``.
     """
     if scales.dim() != 3 or scales.shape[0] != out.shape[0] or \
             scales.shape[2] != out.shape[1]:
@@ -122,4 +122,6 @@ def region_scale(out: Tensor,
                          f' got {tuple(guide.shape)}')
     scales = scales.to(out.dtype)
     bias = bias.to(out.dtype) if bias is not None else None
+    if use_triton(backend, out, op='region_scale'):
+        return triton_region_scale(out, scales, guide, bias)
     return RegionScaleFunction.apply(out, scales, guide, bias)

@@ -8,7 +8,8 @@ import argparse
 from mmengine.config import DictAction
 
 from ..apis import load_config
-from ..runner import build_runner, close_distributed, prepare_train_cfg
+from ..openmmlab import close_distributed
+from ..runner import build_runner, prepare_train_cfg
 from .hooks import SuiteResultHook
 
 

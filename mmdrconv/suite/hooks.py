@@ -4,7 +4,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..atomic_save import dump_json_atomically
+from ..openmmlab.atomic_save import dump_json_atomically
 
 
 @HOOKS.register_module(force=True)

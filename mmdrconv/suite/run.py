@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import mmengine
 
-from ..atomic_save import dump_json_atomically
+from ..openmmlab.atomic_save import dump_json_atomically
 from ..datasets import generate
 from .report import write_report
 from .spec import Cell, Suite, load_suite
@@ -158,8 +158,9 @@ def profile_variants(suite: Suite) -> dict:
                 os.makedirs(osp.dirname(out), exist_ok=True)
                 print(f'[{suite.name}] profiling {task.name} | {variant}',
                       flush=True)
-                command = [sys.executable, '-m', 'mmdrconv.suite.profile',
-                           config, out, '--size', *map(str, task.image_size),
+                command = [sys.executable, '-m', 'mmdrconv.analysis.profile',
+                           config, '--out', out, '--size',
+                           *map(str, task.image_size),
                            '--repeat', str(suite.profile.get('repeat', 10))]
                 code, tail = _stream(command, out + '.log',
                                      f'[{suite.name}]')

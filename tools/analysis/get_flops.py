@@ -9,10 +9,11 @@ import argparse
 import torch
 from mmengine.model import revert_sync_batchnorm
 
-from mmdrconv.apis import build_model, demo_batch, load_config
+from mmdrconv.analysis import count_complexity
+from mmdrconv.analysis.inputs import random_batch
+from mmdrconv.apis import build_model, load_config
 from mmdrconv.cli import at_least
 from mmdrconv.layers import DRConv
-from mmdrconv.profiling import count_complexity
 
 
 def main(argv=None):
@@ -24,7 +25,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     model = revert_sync_batchnorm(build_model(cfg)).eval()
-    batch = demo_batch(cfg, batch_size=1, size=tuple(args.shape))
+    batch = random_batch(cfg, batch_size=1, size=tuple(args.shape))
     data = model.data_preprocessor(batch, False)
     counts = count_complexity(
         model, lambda: model(data['inputs'], data['data_samples'],

@@ -4,7 +4,8 @@
 """
 import argparse
 
-from mmdrconv.visualization import render_region_maps
+from mmdrconv.analysis.region_maps import render_region_maps
+from mmdrconv.cli import add_trust_arg, parse
 
 
 def main(argv=None):
@@ -15,7 +16,8 @@ def main(argv=None):
     parser.add_argument('out_dir')
     parser.add_argument('--alpha', type=float, default=0.5,
                         help='opacity of the region colours, 0 to 1')
-    args = parser.parse_args(argv)
+    add_trust_arg(parser)
+    args = parse(parser, argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
     written = render_region_maps(args.config, args.checkpoint, args.image,

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .layers import DRConv
-from .profiling import run_with_hooks
+from ..layers import DRConv
+from .complexity import run_with_hooks
 
 # 16 distinct colours (RGB); regions beyond 16 reuse them.
 PALETTE = np.array([
@@ -59,8 +59,8 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     from mmcv.transforms import Compose
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-    from .apis import build_model, load_config
-    from .checkpoint import verify_checkpoint
+    from ..apis import build_model, load_config
+    from ..openmmlab import verify_checkpoint
     cfg = load_config(config)
     model = build_model(cfg)
     _load_checkpoint_to_model(model, verify_checkpoint(model, checkpoint),

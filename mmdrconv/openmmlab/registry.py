@@ -7,9 +7,8 @@ custom_imports after a direct import, or a reload) harmless.
 """
 from mmengine.registry import MODELS
 
-from . import amp  # noqa: F401  (registers CPUBFloat16OptimWrapper)
-from .converter import convert_to_drconv
-from .layers import DRConv
+from ..converter import convert_to_drconv
+from ..layers import DRConv
 
 MODELS.register_module('DRConv', module=DRConv, force=True)
 MODELS.register_module('DRConv2d', module=DRConv, force=True)

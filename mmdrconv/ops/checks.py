@@ -1,0 +1,64 @@
+"""Argument checks shared by the ops and the layers: bad input stops with an
+error that names the argument, never a silently different convolution."""
+from numbers import Integral
+from typing import Optional, Tuple, Union
+
+from torch import Tensor
+
+IntPair = Union[int, Tuple[int, int]]
+
+
+def as_pair(value: IntPair, name: str, minimum: int) -> Tuple[int, int]:
+    """``value`` as an (h, w) pair of ints >= ``minimum``, or ValueError."""
+    pair = (value, value) if not isinstance(value, (tuple, list)) else \
+        tuple(value)
+    if len(pair) != 2 or not all(
+            isinstance(v, Integral) and not isinstance(v, bool)
+            for v in pair):
+        raise ValueError(f'{name} must be an int or a pair of ints, got '
+                         f'{value!r}')
+    if min(pair) < minimum:
+        raise ValueError(f'{name} must be >= {minimum}, got {value!r}')
+    return int(pair[0]), int(pair[1])
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int,
+                     dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def check_region_conv_inputs(x: Tensor, filters: Tensor, guide: Tensor,
+                             bias: Optional[Tensor], groups: int) -> None:
+    if x.dim() != 4:
+        raise ValueError('region_conv expects x of shape (B, C, H, W), got '
+                         f'{tuple(x.shape)}')
+    if filters.dim() != 6:
+        raise ValueError('region_conv expects filters of shape '
+                         f'(B, m, O, C // groups, kh, kw), got '
+                         f'{tuple(filters.shape)}')
+    if guide.dim() != 4:
+        raise ValueError('region_conv expects guide of shape '
+                         f'(B, m, H_out, W_out), got {tuple(guide.shape)}')
+    if not isinstance(groups, Integral) or isinstance(groups, bool):
+        raise ValueError(f'groups must be an int, got {groups!r}')
+    batch, channels = x.shape[:2]
+    f_batch, regions, out_channels, group_channels = filters.shape[:4]
+    if groups < 1 or channels % groups or out_channels % groups:
+        raise ValueError(f'groups={groups} must divide the input channels '
+                         f'({channels}) and output channels ({out_channels})')
+    if group_channels * groups != channels:
+        raise ValueError(
+            f'filters expect {group_channels * groups} input channels '
+            f'(C // groups = {group_channels}, groups={groups}) but x has '
+            f'{channels}')
+    if f_batch != batch or guide.shape[0] != batch:
+        raise ValueError(f'batch sizes differ: x {batch}, filters {f_batch}, '
+                         f'guide {guide.shape[0]}')
+    if guide.shape[1] != regions:
+        raise ValueError(f'guide has {guide.shape[1]} channels but filters '
+                         f'hold {regions} regions')
+    if regions < 1:
+        raise ValueError('filters must hold at least one region')
+    if bias is not None and tuple(bias.shape) != (out_channels, ):
+        raise ValueError(f'bias must have shape ({out_channels},), got '
+                         f'{tuple(bias.shape)}')
