@@ -10,6 +10,7 @@ import torch.nn as nn
 from .layers import DRConv, ModulatedDRConv
 
 Patterns = Union[str, Sequence[str]]
+KernelSize = Optional[Union[int, Tuple[int, int]]]
 
 _LISTED = 10  # modules named per pattern in an error message
 
@@ -60,9 +61,7 @@ def _listing(entries: List[Tuple[str, str]]) -> str:
 def plan_conversion(module: nn.Module,
                     include: Patterns = ('*', ),
                     exclude: Patterns = (),
-                    kernel_size: Optional[Union[int, Tuple[int,
-                                                           int]]] = None
-                    ) -> List[str]:
+                    kernel_size: KernelSize = None) -> List[str]:
     """Names of the convs of ``module`` that ``convert_to_drconv`` would
     replace; raises ValueError for patterns that are most likely mistakes.
 
@@ -175,8 +174,7 @@ def _suggestion(pattern: str, modules) -> str:
 def convert_to_drconv(module: nn.Module,
                       include: Patterns = ('*', ),
                       exclude: Patterns = (),
-                      kernel_size: Optional[Union[int, Tuple[int,
-                                                            int]]] = None,
+                      kernel_size: KernelSize = None,
                       **drconv_options) -> nn.Module:
     """Replace matching ``nn.Conv2d`` layers of ``module`` by ``DRConv``.
 

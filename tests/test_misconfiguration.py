@@ -51,7 +51,6 @@ def toy_model():
     ('up', 'up: ConvTranspose2d: a transposed convolution'),
     ('reflect', "reflect: padding_mode='reflect'; DRConv pads with zeros"),
     ('custom', 'custom: PaddedConv: a subclass of nn.Conv2d'),
-    ('same_even', "same_even: padding='same' with kernel_size (2, 2)"),
     ('conv1d', 'conv1d: Conv1d: DRConv replaces 2-d convolutions only'),
 ])
 def test_converter_refuses_a_named_module_it_cannot_convert(name, reason):
@@ -99,22 +98,28 @@ def test_converter_explains_a_pattern_that_converts_nothing():
 def test_wildcard_converts_what_it_can_and_warns_about_convs_it_cannot():
     model = toy_model()
     x = torch.randn(2, 8, 9, 9)
-    same_before = model.same(x)
+    with torch.no_grad():
+        before = {name: getattr(model, name)(x) for name in
+                  ('same', 'same_even')}
     with pytest.warns(UserWarning) as record:
         convert_to_drconv(model, region_num=2)
-    assert len(record) == 1
-    message = str(record[0].message)
+    messages = [str(r.message) for r in record
+                if str(r.message).startswith('convert_to_drconv')]
+    assert len(messages) == 1
+    message = messages[0]
     assert message.startswith("convert_to_drconv: include pattern '*' leaves "
-                              '5 convolution(s) unconverted:')
-    for name in ('up', 'reflect', 'custom', 'same_even', 'conv1d'):
+                              '4 convolution(s) unconverted:')
+    for name in ('up', 'reflect', 'custom', 'conv1d'):
         assert f'\n  {name}: ' in message
     assert 'fc' not in message  # not a convolution: skipped silently
     converted = sorted(n for n, m in model.named_modules()
                        if isinstance(m, DRConv))
-    assert converted == ['block.0', 'block.2', 'same', 'stem']
-    # padding='same' became the explicit padding it stands for.
-    assert model.same.padding == (1, 1)
-    torch.testing.assert_close(model.same(x), same_before)
+    assert converted == ['block.0', 'block.2', 'same', 'same_even', 'stem']
+    # padding='same' (even kernels pad one side more) is kept, and the
+    # modulated DRConv starts as the conv it replaced.
+    with torch.no_grad():
+        for name, expected in before.items():
+            torch.testing.assert_close(getattr(model, name)(x), expected)
     # Converting again must not touch the DRConvs' own guide convs.
     with pytest.raises(ValueError) as error:
         convert_to_drconv(model, include=['stem*', 'block.*'])
@@ -137,6 +142,8 @@ def test_converter_without_warning_when_everything_converts():
 def test_config_level_converter_raises_with_the_pattern():
     from mmengine.registry import MODELS, DefaultScope
     import mmdet.models  # noqa: F401
+
+    import mmdrconv.openmmlab  # noqa: F401  (registers ConvertToDRConv)
     with DefaultScope.overwrite_default_scope('mmdet'), \
             pytest.raises(ValueError) as error:
         MODELS.build(dict(type='ConvertToDRConv',
@@ -502,7 +509,7 @@ def test_generate_data_tool_refuses_bad_options(tmp_path, capsys, argv,
 # ------------------------------------------------------------- tools
 def test_overlay_alpha_outside_0_1_is_refused():
     import numpy as np
-    from mmdrconv.visualization import PALETTE, overlay
+    from mmdrconv.analysis.region_maps import PALETTE, overlay
     image = np.full((2, 2, 3), 200, np.uint8)
     region = np.zeros((2, 2), np.int64)
     for alpha in (5, -0.1, float('nan')):
@@ -514,7 +521,8 @@ def test_overlay_alpha_outside_0_1_is_refused():
 
 def test_visualize_regions_tool_refuses_alpha(capsys):
     with pytest.raises(SystemExit) as exit_:
-        _tool('visualize_regions').main(['c.py', 'k.pth', 'i.png', 'out', '--alpha', '5'])
+        _tool('visualize_regions').main(
+            ['c.py', 'k.pth', 'i.png', 'out', '--alpha', '5'])
     assert exit_.value.code == 2
     assert '--alpha must be in [0, 1], got 5.0' in capsys.readouterr().err
 
@@ -587,8 +595,7 @@ def test_amp_training_iteration_on_the_cpu(monkeypatch):
 
 def test_checkpoint_of_another_task_or_width_is_refused(tmp_path):
     from mmdrconv.apis import build_model, load_config
-    from mmdrconv.checkpoint import verify_checkpoint
-    from mmdrconv.compat import CheckpointError
+    from mmdrconv.openmmlab import CheckpointError, verify_checkpoint
     det = build_model(load_config(DET))
     seg_file = tmp_path / 'seg.pth'
     torch.save(dict(state_dict=build_model(load_config(SEG)).state_dict()),
@@ -645,7 +652,7 @@ def _toy_runner(work_dir, max_iters):
 def test_full_disk_during_a_checkpoint_save_keeps_the_previous_one(
         tmp_path, monkeypatch):
     from mmdrconv.openmmlab import atomic_save
-    from mmdrconv.compat import load_local_checkpoint
+    from mmdrconv.openmmlab.checkpoint import load_checkpoint_file
     runner = _toy_runner(tmp_path, max_iters=3)
     real_save = torch.save
 
@@ -665,7 +672,7 @@ def test_full_disk_during_a_checkpoint_save_keeps_the_previous_one(
                       'iter_2.pth', 'last_checkpoint']
     last = (tmp_path / 'last_checkpoint').read_text()
     assert last == str(tmp_path / 'iter_2.pth')
-    assert load_local_checkpoint(last)['meta']['iter'] == 2
+    assert load_checkpoint_file(last)['meta']['iter'] == 2
 
 
 def test_checkpoints_rotate_as_before(tmp_path):
@@ -770,3 +777,22 @@ def _tool(name):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
+
+
+def test_ctrl_c_while_saving_leaves_the_previous_file(tmp_path, monkeypatch):
+    from mmdrconv.openmmlab import atomic_save
+    from mmengine.runner import save_checkpoint  # the patched one
+    path = tmp_path / 'iter_1.pth'
+    save_checkpoint(dict(meta=dict(iter=1)), str(path))
+    real_save = torch.save
+
+    def interrupted(obj, file, *args, **kwargs):
+        file.write(b'partial')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_save.torch, 'save', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(dict(meta=dict(iter=2)), str(path))
+    monkeypatch.setattr(atomic_save.torch, 'save', real_save)
+    assert os.listdir(tmp_path) == ['iter_1.pth']
+    assert torch.load(path, weights_only=True)['meta']['iter'] == 1

@@ -142,7 +142,7 @@ def test_missing_data_and_corrupt_checkpoint_errors(data, tmp_path):
 
 def test_checkpoint_mismatch_names_every_kind_of_difference():
     from mmdrconv import DRConv
-    from mmdrconv.checkpoint import checkpoint_mismatch
+    from mmdrconv.openmmlab.checkpoint import checkpoint_mismatch
     model = torch.nn.Sequential(DRConv(4, 8, 3, padding=1, region_num=2))
     state = {f'module.{k}': v for k, v in model.state_dict().items()}
     assert checkpoint_mismatch(model, state) is None  # DDP prefix is fine
