@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from ..ops import region_conv, region_scale
+from ..ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -46,10 +47,14 @@ class MixtureFilters(nn.Module):
         nn.init.normal_(self.routing.weight, std=0.01)
         nn.init.zeros_(self.routing.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def coefficients(self, x: Tensor) -> Tensor:
+        """(B, m, n) mixing coefficients of every region's filter."""
         coef = self.routing(x.mean(dim=(2, 3)))
         coef = 2 * torch.sigmoid(coef) / self.num_bases
-        coef = coef.view(-1, self.region_num, self.num_bases)
+        return coef.view(-1, self.region_num, self.num_bases)
+
+    def forward(self, x: Tensor) -> Tensor:
+        coef = self.coefficients(x)
         filters = coef @ self.bases.flatten(1).to(coef.dtype)
         filters = filters.view(x.shape[0], self.region_num,
                                *self.bases.shape[1:])
@@ -239,11 +244,28 @@ class DRConv(nn.Module):
         self._check_input(x)
         if self.generator == 'modulated':
             return self._modulated_forward(x)
+        if self.generator == 'mixture' and prefers_mixed_outputs(
+                x, self.kernel_size, self._out_pixels(x), self.groups,
+                self.backend):
+            return mixed_output_conv(
+                x, self.filter_generator.coefficients(x),
+                self.filter_generator.bases, self.guide.weight,
+                self.guide.bias, self.bias, self.stride, self.padding,
+                self.dilation)
         guide = self.guide(x)
         filters = self.filter_generator(x)
         return region_conv(x, filters, guide, self.bias, self.stride,
                            self.padding, self.dilation, self.groups,
                            backend=self.backend)
+
+    def _out_pixels(self, x: Tensor) -> int:
+        """Output pixels per sample for input ``x``."""
+        size = 1
+        for length, k, s, p, d in zip(x.shape[2:], self.kernel_size,
+                                      self.stride, self.padding,
+                                      self.dilation):
+            size *= (length + 2 * p - d * (k - 1) - 1) // s + 1
+        return size
 
     def _modulated_forward(self, x: Tensor) -> Tensor:
         # filter_r = weight * scale_r (per output channel), so the output is
