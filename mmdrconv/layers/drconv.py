@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..ops import region_conv, region_index, region_scale
-from ..ops.checks import as_pair
+from ..ops.checks import as_pair, conv_output_size
+from ..ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
 from .generators import MixtureFilters, PaperFilters, RegionChannelScales
 
 IntPair = Union[int, Tuple[int, int]]
@@ -240,8 +241,7 @@ class ModulatedDRConv(DRConv):
                 both[:, self.out_channels:]
         else:
             out = F.conv2d(x, self.weight, None, self.stride,
-                           self._conv_padding, self.dilation, self.groups,
-                           backend=self.backend)
+                           self._conv_padding, self.dilation, self.groups)
             guide = self.guide(x)
         return region_scale(out, scales, guide, self.bias,
                             backend=self.backend)
@@ -279,9 +279,28 @@ class GeneratedFilterDRConv(DRConv):
     def region_filters(self, x: Tensor) -> Tensor:
         return self.filter_generator(x)
 
+    def _out_pixels(self, x: Tensor) -> int:
+        """Output pixels per sample for (padded) input ``x``."""
+        size = 1
+        for length, k, s, p, d in zip(x.shape[2:], self.kernel_size,
+                                      self.stride, self._conv_padding,
+                                      self.dilation):
+            size *= conv_output_size(length, k, s, p, d)
+        return size
+
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
+        x_padded = self._pad_extra(x)
+        if self.generator == 'mixture' and prefers_mixed_outputs(
+                x, self.kernel_size, self._out_pixels(x_padded), self.groups,
+                self.backend):
+            return mixed_output_conv(
+                x_padded, self.filter_generator.coefficients(x),
+                self.filter_generator.bases, self.guide.weight,
+                self.guide.bias, self.bias, self.stride, self._conv_padding,
+                self.dilation)
         filters = self.filter_generator(x)
-        x = self._pad_extra(x)
+        x = x_padded
         return region_conv(x, filters, self.guide(x), self.bias, self.stride,
-                           self._conv_padding, self.dilation, self.groups)
+                           self._conv_padding, self.dilation, self.groups,
+                           backend=self.backend)

@@ -49,11 +49,15 @@ class MixtureFilters(nn.Module):
         nn.init.normal_(self.routing.weight, std=0.01)
         nn.init.zeros_(self.routing.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, m, O, C/g, kh, kw) filters, channels-last in memory."""
+    def coefficients(self, x: Tensor) -> Tensor:
+        """(B, m, n) mixing coefficients of every region's filter."""
         coef = self.routing(x.mean(dim=(2, 3)))
         coef = 2 * torch.sigmoid(coef) / self.num_bases
-        coef = coef.view(-1, self.region_num, self.num_bases)
+        return coef.view(-1, self.region_num, self.num_bases)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, m, O, C/g, kh, kw) filters, channels-last in memory."""
+        coef = self.coefficients(x)
         n, out_channels, group_channels, kh, kw = self.bases.shape
         memory = self.bases.permute(0, 1, 3, 4, 2).reshape(n, -1)
         filters = coef @ memory.to(coef.dtype)

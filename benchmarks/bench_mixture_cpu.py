@@ -1,0 +1,97 @@
+"""CPU forward of the 'mixture' DRConv: materialised filters vs mixed outputs.
+
+Per shape of bench_drconv.py, in one process and interleaved round by
+round: nn.Conv2d, the mixture layer building its B x m filters
+(``backend='torch'``: region_conv) and the same layer mixing the outputs of
+its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
+``backend='auto'`` picks for small pointwise maps). Prints each as a ratio
+to nn.Conv2d (median over rounds) and which one the layer picks.
+
+    python benchmarks/bench_mixture_cpu.py [--threads 2] [--cpu-time]
+
+``--cpu-time`` times by the calling thread's CPU time (with --threads 1),
+which a machine shared with other jobs disturbs less than wall time.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+from bench_drconv import SHAPES
+from mmdrconv.layers import DRConv
+from mmdrconv.ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
+from mmdrconv.profiling import keep_freed_memory
+
+
+def median_time(fn, repeat, clock):
+    times = []
+    for _ in range(repeat):
+        start = clock()
+        fn()
+        times.append(clock() - start)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--cpu-time', action='store_true')
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--shapes', nargs='*', default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    clock = time.thread_time if args.cpu_time else time.perf_counter
+    print(f'torch {torch.__version__}, {args.threads} threads, '
+          f'{"thread CPU time" if args.cpu_time else "wall time"}, '
+          f'median of {args.repeat} x {args.rounds} interleaved rounds')
+    print('| shape | conv ms | materialised / conv | mixed outputs / conv '
+          '| layer picks |')
+    print('|---|---|---|---|---|')
+    for name, shape in SHAPES.items():
+        if args.shapes and not any(s in name for s in args.shapes):
+            continue
+        batch, cin, cout, h, w, k, pad, dil = shape
+        torch.manual_seed(0)
+        x = torch.randn(batch, cin, h, w)
+        conv = nn.Conv2d(cin, cout, k, padding=pad, dilation=dil)
+        layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
+                       generator='mixture')
+        layer.backend = 'torch'  # region_conv on materialised filters
+        gen = layer.filter_generator
+
+        def mixed():
+            return mixed_output_conv(x, gen.coefficients(x), gen.bases,
+                                     layer.guide.weight, layer.guide.bias,
+                                     layer.bias, layer.stride, layer.padding,
+                                     layer.dilation)
+
+        runs = dict(conv=lambda: conv(x), materialised=lambda: layer(x),
+                    mixed=mixed)
+        ratios = {'materialised': [], 'mixed': []}
+        conv_times = []
+        with torch.no_grad():
+            layer.guide.weight.normal_(std=0.1)
+            for run in runs.values():
+                run()
+            for _ in range(args.rounds):
+                conv_times.append(median_time(runs['conv'], args.repeat,
+                                              clock))
+                for key in ratios:
+                    ratios[key].append(
+                        median_time(runs[key], args.repeat, clock) /
+                        conv_times[-1])
+            out_pixels = conv(x).shape[2:].numel()
+        picks = 'mixed' if prefers_mixed_outputs(
+            x, layer.kernel_size, out_pixels, 1, 'auto') else 'materialised'
+        print(f'| {name} | {statistics.median(conv_times) * 1e3:.2f} | '
+              f'{statistics.median(ratios["materialised"]):.2f} | '
+              f'{statistics.median(ratios["mixed"]):.2f} | {picks} |',
+              flush=True)
+
+
+if __name__ == '__main__':
+    main()

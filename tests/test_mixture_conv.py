@@ -1,0 +1,74 @@
+"""Mixture DRConv by mixed outputs against materialised filters."""
+import pytest
+import torch
+
+from mmdrconv.layers import DRConv
+from mmdrconv.ops import naive_region_conv
+from mmdrconv.ops.mixture_conv import (MAX_MIXED_PIXELS, mixed_output_conv,
+                                       prefers_mixed_outputs)
+
+
+def materialised(x, coef, bases, guide, bias, **conv):
+    """The reference: B x m filters built, then the naive region conv."""
+    filters = torch.einsum('bji,iochw->bjochw', coef, bases)
+    return naive_region_conv(x, filters, guide, bias, **conv)
+
+
+@pytest.mark.parametrize('kernel,stride,padding,dilation',
+                         [(1, 1, 0, 1), (3, 2, 1, 1), (3, 1, 2, 2)])
+def test_mixed_outputs_match_materialised_filters(kernel, stride, padding,
+                                                  dilation):
+    conv = dict(stride=stride, padding=padding, dilation=dilation)
+    b, c, o, m, n = 2, 5, 6, 4, 3
+    x = torch.randn(b, c, 7, 8, dtype=torch.float64)
+    bases = torch.randn(n, o, c, kernel, kernel, dtype=torch.float64)
+    coef = torch.rand(b, m, n, dtype=torch.float64)
+    out_hw = [(s + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+              for s in (7, 8)]
+    guide_weight = torch.randn(m, c, kernel, kernel, dtype=torch.float64)
+    guide_bias = torch.randn(m, dtype=torch.float64)
+    bias = torch.randn(o, dtype=torch.float64)
+    inputs = [t.requires_grad_() for t in (x, coef, bases, guide_weight,
+                                           guide_bias, bias)]
+    y = mixed_output_conv(*inputs, **conv)
+    guide = torch.nn.functional.conv2d(x, guide_weight, guide_bias, **conv)
+    assert guide.shape[2:] == tuple(out_hw)
+    y_ref = materialised(x, coef, bases, guide, bias, **conv)
+    torch.testing.assert_close(y, y_ref)
+    grad = torch.randn_like(y)
+    grads = torch.autograd.grad(y, inputs, grad)
+    grads_ref = torch.autograd.grad(y_ref, inputs, grad)
+    for name, g, g_ref in zip(
+            ('x', 'coef', 'bases', 'guide weight', 'guide bias', 'bias'),
+            grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, msg=lambda m: f'{name}: {m}')
+    with torch.no_grad():  # the gather path of inference
+        torch.testing.assert_close(mixed_output_conv(*inputs, **conv), y)
+
+
+def test_layer_picks_mixed_outputs_for_small_pointwise_maps():
+    layer = DRConv(6, 8, 1, region_num=3, generator='mixture')
+    with torch.no_grad():
+        layer.guide.weight.normal_()
+    x = torch.randn(2, 6, 5, 7)
+    grad = torch.randn(2, 8, 5, 7)
+    results = []
+    for backend in ('auto', 'torch'):  # mixed outputs, region_conv
+        layer.backend = backend
+        layer.zero_grad()
+        leaf = x.clone().requires_grad_()
+        y = layer(leaf)
+        y.backward(grad)
+        results.append([y, leaf.grad] + [p.grad for p in layer.parameters()])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_choice_of_mixed_outputs():
+    x = torch.randn(1, 4, 8, 8)
+    assert prefers_mixed_outputs(x, (1, 1), MAX_MIXED_PIXELS, 1, 'auto')
+    assert not prefers_mixed_outputs(x, (1, 1), MAX_MIXED_PIXELS + 1, 1,
+                                     'auto')
+    assert not prefers_mixed_outputs(x, (3, 3), 64, 1, 'auto')
+    assert not prefers_mixed_outputs(x, (1, 1), 64, 2, 'auto')
+    assert not prefers_mixed_outputs(x, (1, 1), 64, 1, 'torch')
