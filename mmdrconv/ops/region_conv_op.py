@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .export_forms import apply_eager, is_exporting, region_conv_export
+
 IntPair = Union[int, Tuple[int, int]]
 
 # Elements of the reused patch buffer (16 MB in float32): bounds the
@@ -506,6 +508,12 @@ def region_conv(x: Tensor,
         dtype = torch.promote_types(x.dtype, filters.dtype)
     x, filters = x.to(dtype), filters.to(dtype)
     bias = bias.to(dtype) if bias is not None else None
+    # --- export dispatch (issue 12): torch.export / torch.onnx.export cannot
+    # trace the sorted-run Function; use the all-regions form of the same math.
+    if is_exporting():
+        return region_conv_export(x, filters, guide, bias, stride, padding,
+                                  dilation, groups)
+    # --- end export dispatch
     with torch.autocast(device_type, enabled=False):
-        return RegionConvFunction.apply(x, filters, guide, bias, stride,
-                                        padding, dilation, groups)
+        return apply_eager(RegionConvFunction, x, filters, guide, bias,
+                           stride, padding, dilation, groups)

@@ -15,6 +15,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .export_forms import (apply_eager, is_exporting,
+                           region_scale_export)
+
 
 def _region_keys(guide: Tensor) -> Tensor:
     """Row of the (B*m, O) scale table for every pixel, (B*H*W,)."""
@@ -122,4 +125,9 @@ def region_scale(out: Tensor,
                          f' got {tuple(guide.shape)}')
     scales = scales.to(out.dtype)
     bias = bias.to(out.dtype) if bias is not None else None
-    return RegionScaleFunction.apply(out, scales, guide, bias)
+    # --- export dispatch (issue 12): a Gather + Mul form for torch.export /
+    # torch.onnx.export, which cannot trace custom autograd Functions.
+    if is_exporting():
+        return region_scale_export(out, scales, guide, bias)
+    # --- end export dispatch
+    return apply_eager(RegionScaleFunction, out, scales, guide, bias)
