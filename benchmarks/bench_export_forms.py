@@ -7,6 +7,7 @@ form in PyTorch as a ratio to the fast path, measured side by side in this
 process (interleaved rounds), plus the multiply-add ratio by construction.
 
     python benchmarks/bench_export_forms.py [--repeat 5] [--rounds 3]
+        [--threads 1]
 """
 import argparse
 import statistics
@@ -35,7 +36,10 @@ def main():
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--region-num', type=int, default=8)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='1 is steadiest on a shared machine')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     keep_freed_memory()
     print(f'{torch.get_num_threads()} threads, m = {args.region_num}; '

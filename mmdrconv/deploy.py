@@ -109,9 +109,10 @@ def default_shape(cfg: Config) -> Tuple[int, int]:
 
 def export_onnx(module: nn.Module, out_file: str,
                 shape: Sequence[int] = (128, 256),
-                batch_size: int = 1) -> None:
+                batch_size: int = 2) -> None:
     """Export ``module`` (one (B, 3, H, W) input) to ``out_file`` with the
-    dynamo exporter; batch, height and width stay dynamic."""
+    dynamo exporter; batch, height and width stay dynamic. (Traced at batch
+    2: a traced size of 1 would let torch.export specialise the batch.)"""
     height, width = shape
     dummy = torch.randn(batch_size, 3, height, width)
     dynamic = torch.export.Dim.DYNAMIC

@@ -6,14 +6,16 @@ Mask R-CNN backbone + neck export and verify through the tool; a compiled
 DRConv model matches eager in outputs, gradients and training steps.
 """
 import os.path as osp
-import subprocess
-import sys
+import contextlib
+import io
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
+from mmdrconv.cli.export_onnx import main as export_tool_main
 from mmdrconv.layers import DRConv
 from mmdrconv.ops import region_conv, region_scale
 from mmdrconv.ops import export_forms
@@ -36,8 +38,6 @@ def randomize(module, std=0.3):
 
 class WithRegions(nn.Module):
     """A DRConv layer that also returns its region map."""
-
-    output_names = ('y', 'regions')
 
     def __init__(self, layer):
         super().__init__()
@@ -65,13 +65,14 @@ def standard_ops_only(path):
     return graph
 
 
+# One export per generator; between them, stride, dilation, groups and no
+# bias. (Every generator x conv combination of the export form is checked
+# against the fast path in eager mode below, without the slow export.)
 @pytest.mark.parametrize('generator,conv', [
     ('modulated', dict(kernel_size=3, padding=1)),
-    ('mixture', dict(kernel_size=3, padding=1)),
-    ('paper', dict(kernel_size=3, padding=1)),
     ('mixture', dict(kernel_size=3, stride=2, padding=2, dilation=2,
                      groups=2)),
-    ('modulated', dict(kernel_size=1, groups=2, bias=False)),
+    ('paper', dict(kernel_size=1, groups=2, bias=False)),
 ])
 def test_layer_round_trips_through_onnx_runtime(generator, conv, tmp_path):
     layer = randomize(DRConv(8, 12, region_num=4, generator=generator,
@@ -88,10 +89,17 @@ def test_layer_round_trips_through_onnx_runtime(generator, conv, tmp_path):
         x = torch.randn(shape)
         with torch.no_grad():
             y, regions = module(x)
+            top2 = layer.guide(x).topk(2, dim=1).values
         y_onnx, regions_onnx = session.run(None, {'x': x.numpy()})
         assert y_onnx.shape == tuple(y.shape)
-        np.testing.assert_allclose(y_onnx, y.numpy(), rtol=0, atol=1e-4)
-        np.testing.assert_array_equal(regions_onnx, regions.numpy())
+        # Rounding may flip the region only where the guide nearly ties.
+        clear = (top2[:, 0] - top2[:, 1] > 1e-4).numpy()
+        assert clear.mean() > 0.95
+        np.testing.assert_array_equal(regions_onnx[clear],
+                                      regions.numpy()[clear])
+        np.testing.assert_allclose(y_onnx.transpose(0, 2, 3, 1)[clear],
+                                   y.permute(0, 2, 3, 1).numpy()[clear],
+                                   rtol=0, atol=1e-4)
         assert len(np.unique(regions_onnx)) > 1  # regions really differ
 
 
@@ -152,21 +160,6 @@ def test_export_is_detected():
     assert seen and all(seen)
 
 
-def test_verify_reports_a_wrong_graph(tmp_path):
-    from mmdrconv.deploy import VerificationError, verify_onnx
-    module = WithRegions(randomize(DRConv(4, 6, 3, padding=1,
-                                          region_num=3))).eval()
-    x = torch.randn(1, 4, 8, 8)
-    path = tmp_path / 'layer.onnx'
-    export(module, (x, ), path)
-    report = verify_onnx(module, str(path), x)
-    assert report['y']['max_abs_err'] <= 1e-4
-    with torch.no_grad():
-        module.layer.weight.mul_(1.01)  # PyTorch no longer equals the file
-    with pytest.raises(VerificationError, match='y: max abs error'):
-        verify_onnx(module, str(path), x)
-
-
 # --- whole models through the tool --------------------------------------
 
 SEG = ('configs/synthetic/'
@@ -174,10 +167,11 @@ SEG = ('configs/synthetic/'
 DET = 'configs/synthetic/mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py'
 
 
-def random_checkpoint(config, path):
+def random_checkpoint(config, path, seed=0):
     """A checkpoint of ``config``'s model whose DRConv layers have random
     guides and generators, so regions matter in the exported graph."""
     from mmdrconv.apis import build_model, load_config
+    torch.manual_seed(seed)
     model = build_model(load_config(config))
     model.init_weights()
     drconvs = [m for m in model.modules() if isinstance(m, DRConv)]
@@ -189,43 +183,51 @@ def random_checkpoint(config, path):
     return str(path)
 
 
-def run_tool(*args):
-    result = subprocess.run(
-        [sys.executable, 'tools/deployment/export_onnx.py', *map(str, args)],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    return result.returncode, result.stdout + result.stderr
+def export_tool(*args):
+    """tools/deployment/export_onnx.py, in this process (its imports are
+    paid once); returns (exit code, printed text)."""
+    printed = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(printed):
+        try:
+            export_tool_main([str(a) for a in args])
+        except SystemExit as error:
+            code = error.code
+            printed.write(str(error.code))
+    return code, printed.getvalue()
 
 
-@pytest.mark.parametrize('config,root,outputs,shape', [
-    (SEG, 'cityscapes', ['seg_logits'], (96, 160)),
-    (DET, 'coco', [f'feat{i}' for i in range(5)], (96, 96)),
+@pytest.mark.parametrize('config,root,outputs,shape,image_shape', [
+    (SEG, 'cityscapes', ['seg_logits'], (96, 160), (1, 3, 128, 256)),
+    (DET, 'coco', [f'feat{i}' for i in range(5)], (96, 96), (1, 3, 128, 128)),
 ])
-def test_tool_exports_and_verifies(config, root, outputs, shape,
+def test_tool_exports_and_verifies(config, root, outputs, shape, image_shape,
                                    synthetic_data, tmp_path):
     checkpoint = random_checkpoint(config, tmp_path / 'model.pth')
     out = tmp_path / 'model.onnx'
-    data_root = f'{synthetic_data}/{root}/'
-    options = [f'test_dataloader.dataset.data_root={data_root}']
+    data = ['--cfg-options',
+            f'test_dataloader.dataset.data_root={synthetic_data}/{root}/']
     # Traced at one size, verified on a real test image of another.
-    code, log = run_tool(config, checkpoint, out, '--shape', *shape,
-                         '--verify', '--cfg-options', *options)
-    assert code == 0, log[-3000:]
-    assert 'verification passed' in log
+    code, log = export_tool(config, checkpoint, out, '--shape', *shape,
+                            '--verify', *data)
+    assert code == 0 and 'verification passed' in log, log
     for name in outputs:
         assert f'{name}: shape' in log
+    assert f'on a {image_shape} test image' in log
     standard_ops_only(out)
-    # A tolerance nothing can meet fails with a non-zero exit and names why.
-    code, log = run_tool(config, checkpoint, out, '--verify', '--atol', '-1',
-                         '--cfg-options', *options)
-    assert code != 0 and 'verification FAILED' in log, log[-3000:]
+    # The graph of other weights (same model): a non-zero exit naming why.
+    other = random_checkpoint(config, tmp_path / 'other.pth', seed=1)
+    code, log = export_tool(config, other, out, '--verify-only', *data)
+    assert code and 'verification FAILED' in log and 'max abs error' in log
 
 
 def test_tool_refuses_a_checkpoint_of_another_model(tmp_path):
     from mmdrconv.apis import build_model, load_config
+    from mmdrconv.compat import CheckpointError
     twin = build_model(load_config(SEG.replace('-drconv-c3-c5', '')))
     torch.save(dict(state_dict=twin.state_dict()), tmp_path / 'twin.pth')
-    code, log = run_tool(SEG, tmp_path / 'twin.pth', tmp_path / 'x.onnx')
-    assert code != 0 and 'does not match the model' in log, log[-2000:]
+    with pytest.raises(CheckpointError, match='does not match the model'):
+        export_tool(SEG, tmp_path / 'twin.pth', tmp_path / 'x.onnx')
     assert not (tmp_path / 'x.onnx').exists()
 
 

@@ -1,15 +1,19 @@
 """Export a segmentor (whole model) or a detector's backbone + neck to ONNX.
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx
-        [--shape H W] [--verify] [--atol A] [--rtol R] [--cfg-options k=v ...]
+        [--shape H W] [--verify | --verify-only] [--atol A] [--rtol R]
+        [--cfg-options k=v ...]
 
 Batch, height and width are dynamic in the graph; ``--shape`` is only the
 size traced at (default: the test pipeline's resize scale). ``--verify`` runs
 the graph in ONNX Runtime on the first image of the config's test dataset
 (through the test pipeline and data_preprocessor), compares it with PyTorch,
 prints the max abs error per output and exits non-zero above tolerance.
+``--verify-only`` checks an existing OUT.onnx against CHECKPOINT without
+exporting.
 """
 import argparse
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
@@ -29,6 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('--verify', action='store_true',
                         help='compare ONNX Runtime with PyTorch on a test '
                         'image')
+    parser.add_argument('--verify-only', action='store_true',
+                        help='do not export: verify the existing OUT.onnx')
     parser.add_argument('--atol', type=float, default=DEFAULT_ATOL)
     parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
                         help='tolerance: atol + rtol * max|PyTorch output|')
@@ -39,16 +45,19 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.verify_only and not osp.isfile(args.out):
+        sys.exit(f'--verify-only: {args.out} does not exist')
     from mmdrconv.deploy import (VerificationError, default_shape,
                                  deployable, export_onnx, load_model,
                                  sample_inputs, verify_onnx)
     cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     module = deployable(cfg, model)
-    shape = args.shape or default_shape(cfg)
-    export_onnx(module, args.out, shape)
-    print(f'wrote {args.out} (traced at {shape[0]}x{shape[1]}; outputs: '
-          f'{", ".join(module.output_names)})')
-    if not args.verify:
+    if not args.verify_only:
+        shape = args.shape or default_shape(cfg)
+        export_onnx(module, args.out, shape)
+        print(f'wrote {args.out} (traced at {shape[0]}x{shape[1]}; outputs: '
+              f'{", ".join(module.output_names)})')
+    if not (args.verify or args.verify_only):
         return
     inputs = sample_inputs(cfg, model)
     try:

@@ -30,13 +30,15 @@ from torch import Tensor
 
 
 def is_exporting() -> bool:
-    """True while ``torch.export`` (strict or not) or ``torch.onnx.export``
-    (the dynamo exporter, the default, or the TorchScript one) traces.
+    """True while ``torch.export`` (strict or not; the default dynamo
+    ``torch.onnx.export`` runs it) or ``torch.jit.trace`` (the TorchScript
+    ONNX exporter) traces.
 
-    ``torch.compile`` sets neither flag, so compiled models keep the fast
-    autograd Functions.
+    ``torch.compile`` sets neither, so compiled models keep the fast autograd
+    Functions. (torch.onnx.is_in_onnx_export() would add nothing and costs
+    4 us per call.)
     """
-    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 def _regions(guide: Tensor) -> Tensor:
@@ -85,9 +87,10 @@ def region_conv_export(x: Tensor, filters: Tensor, guide: Tensor,
                        groups: int) -> Tensor:
     """All-regions convolution (unfold + batched MatMul), then a Gather of
     each pixel's region: exact DRConv forward with standard ops."""
-    batch, regions, out_channels = filters.shape[:3]
-    kh, kw = filters.shape[-2:]
-    height, width = guide.shape[2:]
+    # Layer constants as Python ints: the TorchScript exporter needs a
+    # static kernel size.
+    regions, out_channels, _, kh, kw = (int(d) for d in filters.shape[1:])
+    batch, height, width = filters.shape[0], guide.shape[2], guide.shape[3]
     # (B, C*kh*kw, L), columns ordered (C, kh, kw): each group's channels
     # are one contiguous block of rows.
     patches = F.unfold(x, (kh, kw), dilation, padding, stride)
