@@ -22,7 +22,7 @@ import torch.nn as nn
 from bench_drconv import SHAPES
 from mmdrconv.layers import DRConv
 from mmdrconv.ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
-from mmdrconv.profiling import keep_freed_memory
+from mmdrconv.analysis.timing import keep_freed_memory
 
 
 def median_time(fn, repeat, clock):

@@ -15,6 +15,7 @@ from torch.autograd.function import once_differentiable
 
 from .checks import (IntPair, as_pair, check_region_conv_inputs,
                      conv_output_size)
+from .export_forms import apply_eager, is_exporting, region_conv_export
 from .layout import Geometry, Plan
 from .regions import surrogate_guide_grad
 from .triton import triton_region_conv, use_triton
@@ -302,10 +303,15 @@ def region_conv(x: Tensor,
         dtype = torch.promote_types(x.dtype, filters.dtype)
     x, filters = x.to(dtype), filters.to(dtype)
     bias = bias.to(dtype) if bias is not None else None
+    # torch.export / torch.onnx.export cannot trace the sorted-run Function:
+    # the all-regions form of the same math (mmdrconv.ops.export_forms).
+    if is_exporting():
+        return region_conv_export(x, filters, guide, bias, stride, padding,
+                                  dilation, groups)
     on_triton = use_triton(backend, x, groups)
     with torch.autocast(device_type, enabled=False):
         if on_triton:
             return triton_region_conv(x, filters, guide, bias, stride,
                                       padding, dilation)
-        return RegionConvFunction.apply(x, filters, guide, bias, stride,
-                                        padding, dilation, groups)
+        return apply_eager(RegionConvFunction, x, filters, guide, bias,
+                           stride, padding, dilation, groups)

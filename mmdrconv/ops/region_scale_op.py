@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .export_forms import apply_eager, is_exporting, region_scale_export
 from .regions import region_keys, surrogate_guide_grad
 from .triton import triton_region_scale, use_triton
 
@@ -122,6 +123,10 @@ def region_scale(out: Tensor,
                          f' got {tuple(guide.shape)}')
     scales = scales.to(out.dtype)
     bias = bias.to(out.dtype) if bias is not None else None
+    # A Gather + Mul form for torch.export / torch.onnx.export, which cannot
+    # trace custom autograd Functions (mmdrconv.ops.export_forms).
+    if is_exporting():
+        return region_scale_export(out, scales, guide, bias)
     if use_triton(backend, out, op='region_scale'):
         return triton_region_scale(out, scales, guide, bias)
-    return RegionScaleFunction.apply(out, scales, guide, bias)
+    return apply_eager(RegionScaleFunction, out, scales, guide, bias)

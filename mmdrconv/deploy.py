@@ -1,0 +1,267 @@
+"""Export OpenMMLab models with DRConv to ONNX and check them in ONNX Runtime.
+
+What is exported (tensor mode, as upstream OpenMMLab before mmdeploy):
+
+- segmentors: the whole encoder-decoder, ``inputs -> seg_logits`` (the decode
+  head's logits at its own resolution; resizing and argmax stay outside);
+- detectors: backbone + neck, ``inputs -> multi-level features``; the heads'
+  box post-processing (NMS, RoI ops) stays in Python.
+
+``inputs`` is the normalised (B, 3, H, W) batch the model's
+data_preprocessor makes; batch, height and width are dynamic in the graph.
+DRConv layers switch to their export formulation automatically
+(mmdrconv.ops.export_forms), so the graph holds only standard ONNX ops.
+
+Used by tools/deployment/export_onnx.py and benchmark_onnx.py.
+"""
+import copy
+import os.path as osp
+import statistics
+import tempfile
+from functools import partial
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+
+from .apis import build_model, load_config, task_of
+
+INPUT_NAME = 'inputs'
+# Float32 tolerance of --verify: |ONNX Runtime - PyTorch| may not exceed
+# ATOL + RTOL * max|PyTorch| for any output. Deep networks accumulate
+# rounding differences of reordered float32 sums; 1e-4 relative to the
+# output range is far below anything a wrong graph produces.
+DEFAULT_ATOL = 1e-4
+DEFAULT_RTOL = 1e-4
+
+
+class SegmentorLogits(nn.Module):
+    """``inputs -> seg_logits`` of an mmseg EncoderDecoder (tensor mode)."""
+
+    output_names = ('seg_logits', )
+
+    def __init__(self, segmentor: nn.Module):
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.segmentor(inputs, None, mode='tensor')
+
+
+class DetectorFeatures(nn.Module):
+    """``inputs -> (feature per level)`` of an mmdet detector's backbone and
+    neck (``extract_feat``)."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.detector = detector
+        levels = detector.neck.num_outs if getattr(detector, 'with_neck',
+                                                   False) else None
+        if levels is None:
+            levels = len(detector.backbone.out_indices)
+        self.output_names = tuple(f'feat{i}' for i in range(levels))
+
+    def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return tuple(self.detector.extract_feat(inputs))
+
+
+def load_model(config: str,
+               checkpoint: Optional[str],
+               cfg_options: Optional[dict] = None
+               ) -> Tuple[Config, nn.Module]:
+    """Build ``config``'s model in eval mode. With ``checkpoint``, its weights
+    are loaded through mmengine's CheckpointLoader and must fit the model
+    exactly (mmdrconv.checkpoint.verify_checkpoint); without, the model keeps
+    its initialisation (for latency measurements)."""
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+
+    from .openmmlab import verify_checkpoint
+    from mmengine.model import revert_sync_batchnorm
+    cfg = load_config(config, cfg_options)
+    # SyncBN (multi-GPU configs) runs as plain BN in a single-process graph.
+    model = revert_sync_batchnorm(build_model(cfg))
+    if checkpoint:
+        _load_checkpoint_to_model(model, verify_checkpoint(model, checkpoint),
+                                  strict=True)
+    else:
+        model.init_weights()
+    return cfg, model.eval()
+
+
+def deployable(cfg: Config, model: nn.Module) -> nn.Module:
+    """The part of ``model`` that is exported, as a one-input module."""
+    if task_of(cfg) == 'segmentation':
+        return SegmentorLogits(model).eval()
+    return DetectorFeatures(model).eval()
+
+
+def default_shape(cfg: Config) -> Tuple[int, int]:
+    """(H, W) to trace at: the test pipeline's Resize scale (mmcv's scales
+    are (w, h)), else 512 x 512. Any size runs in the exported graph."""
+    for step in cfg.test_dataloader.dataset.get('pipeline', []):
+        scale = step.get('scale') if step.get('type') == 'Resize' else None
+        if scale:
+            return int(scale[1]), int(scale[0])
+    return 512, 512
+
+
+def export_onnx(module: nn.Module, out_file: str,
+                shape: Sequence[int] = (128, 256),
+                batch_size: int = 2) -> None:
+    """Export ``module`` (one (B, 3, H, W) input) to ``out_file`` with the
+    dynamo exporter; batch, height and width stay dynamic. (Traced at batch
+    2: a traced size of 1 would let torch.export specialise the batch.)"""
+    height, width = shape
+    dummy = torch.randn(batch_size, 3, height, width)
+    dynamic = torch.export.Dim.DYNAMIC
+    with torch.no_grad():
+        torch.onnx.export(
+            module, (dummy, ),
+            out_file,
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=list(module.output_names),
+            dynamic_shapes=({0: dynamic, 2: dynamic, 3: dynamic}, ),
+            external_data=False)
+
+
+def sample_inputs(cfg: Config, model: nn.Module, index: int = 0
+                  ) -> torch.Tensor:
+    """Image ``index`` of the config's test dataset through its test pipeline
+    and the model's data_preprocessor: the (1, 3, H, W) model input."""
+    from mmengine.registry import DATASETS, init_default_scope
+
+    from .datasets import check_dataset
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    check_dataset(dict(test_dataloader=dict(dataset=dataset_cfg)))
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    dataset = DATASETS.build(dataset_cfg)
+    if len(dataset) == 0:
+        raise ValueError('the test dataset of the config is empty')
+    item = dataset[index % len(dataset)]
+    batch = model.data_preprocessor(
+        dict(inputs=[item['inputs']], data_samples=[item['data_samples']]),
+        False)
+    return batch['inputs']
+
+
+def onnx_session(path: str, threads: int = 0):
+    """An ONNX Runtime CPU session (``threads`` = 0: its default)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options,
+                                providers=['CPUExecutionProvider'])
+
+
+def run_torch(module: nn.Module, inputs: torch.Tensor) -> List[np.ndarray]:
+    with torch.no_grad():
+        outputs = module(inputs)
+    if isinstance(outputs, torch.Tensor):
+        outputs = (outputs, )
+    return [o.float().numpy() for o in outputs]
+
+
+def compare_outputs(names: Sequence[str], expected: Sequence[np.ndarray],
+                    actual: Sequence[np.ndarray]) -> Dict[str, dict]:
+    """Per output: max |actual - expected|, max |expected|, shapes."""
+    if len(expected) != len(actual):
+        raise ValueError(f'ONNX Runtime returned {len(actual)} outputs, '
+                         f'PyTorch {len(expected)}')
+    report = {}
+    for name, ref, got in zip(names, expected, actual):
+        if ref.shape != got.shape:
+            report[name] = dict(max_abs_err=float('inf'),
+                                max_abs=float(np.abs(ref).max()),
+                                shape=ref.shape, onnx_shape=got.shape)
+            continue
+        report[name] = dict(max_abs_err=float(np.abs(got - ref).max()),
+                            max_abs=float(np.abs(ref).max()),
+                            shape=ref.shape, onnx_shape=got.shape)
+    return report
+
+
+class VerificationError(RuntimeError):
+    """ONNX Runtime's output differs from PyTorch's beyond the tolerance."""
+
+
+def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
+                atol: float = DEFAULT_ATOL,
+                rtol: float = DEFAULT_RTOL) -> Dict[str, dict]:
+    """Run ``onnx_file`` in ONNX Runtime and ``module`` in PyTorch on
+    ``inputs``; raise VerificationError naming the outputs that differ by
+    more than ``atol + rtol * max|PyTorch output|``. Returns the report."""
+    expected = run_torch(module, inputs)
+    session = onnx_session(onnx_file)
+    actual = session.run(None,
+                         {session.get_inputs()[0].name: inputs.numpy()})
+    report = compare_outputs(module.output_names, expected, actual)
+    failed = []
+    for name, r in report.items():
+        r['tolerance'] = atol + rtol * r['max_abs']
+        if r['shape'] != r['onnx_shape']:
+            failed.append(f'{name}: ONNX Runtime shape {r["onnx_shape"]} '
+                          f'vs PyTorch {r["shape"]}')
+        elif not r['max_abs_err'] <= r['tolerance']:
+            failed.append(f'{name}: max abs error {r["max_abs_err"]:.3g} > '
+                          f'tolerance {r["tolerance"]:.3g}')
+    if failed:
+        raise VerificationError(
+            f'{osp.basename(onnx_file)} does not reproduce PyTorch on an '
+            f'input of shape {tuple(inputs.shape)}: ' + '; '.join(failed))
+    return report
+
+
+
+def benchmark_runtimes(configs: Sequence[str],
+                       shape: Sequence[int] = (128, 256),
+                       batch_size: int = 1,
+                       rounds: int = 5,
+                       repeat: int = 5,
+                       threads: int = 2,
+                       work_dir: Optional[str] = None) -> dict:
+    """Inference latency of each config's exported part in PyTorch (eager)
+    and in ONNX Runtime (CPU), side by side in this process.
+
+    Every round times each (config, runtime) pair back to back (median of
+    ``repeat`` calls), so drift on a shared machine hits all alike; ratios
+    are taken within a round, then the median over rounds is reported.
+    Models keep their initialisation: latency does not depend on trained
+    values. Returns ``{'ms': {(config, runtime): median ms},
+    'onnx_vs_torch': {config: ratio}, 'vs_first': {(config, runtime):
+    ratio to configs[0]}}``.
+    """
+    from .analysis.timing import keep_freed_memory, median_latency
+    torch.set_num_threads(threads)
+    keep_freed_memory()
+    inputs = torch.randn(batch_size, 3, *shape)
+    work_dir = work_dir or tempfile.mkdtemp(prefix='mmdrconv-onnx-')
+    calls = {}
+    for index, config in enumerate(configs):
+        cfg, model = load_model(config, None)
+        module = deployable(cfg, model)
+        path = osp.join(work_dir, f'model{index}.onnx')
+        export_onnx(module, path, shape, batch_size)
+        session = onnx_session(path, threads)
+        feed = {INPUT_NAME: inputs.numpy()}
+        calls[config, 'torch'] = partial(run_torch, module, inputs)
+        calls[config, 'onnx'] = partial(session.run, None, feed)
+    times = {key: [] for key in calls}
+    for _ in range(rounds):
+        for key, call in calls.items():
+            times[key].append(median_latency(call, repeat))
+
+    def median_ratio(key, reference):
+        return statistics.median(
+            a / b for a, b in zip(times[key], times[reference]))
+
+    return dict(
+        ms={key: statistics.median(t) * 1e3 for key, t in times.items()},
+        onnx_vs_torch={c: median_ratio((c, 'onnx'), (c, 'torch'))
+                       for c in configs},
+        vs_first={(c, rt): median_ratio((c, rt), (configs[0], rt))
+                  for c in configs for rt in ('torch', 'onnx')})

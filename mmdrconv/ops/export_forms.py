@@ -1,0 +1,126 @@
+"""Traceable forms of ``region_conv`` and ``region_scale`` for export.
+
+The fast paths sort pixels into runs, read run lengths back to Python
+(``.tolist()``) and loop over them inside custom autograd Functions: none of
+that can be captured by ``torch.export`` (and so by ``torch.onnx.export``,
+whose default exporter is built on it) into a graph with dynamic batch and
+spatial size. While exporting, the public ops dispatch here instead: the
+same forward math written with standard ops only (Unfold/MatMul, ArgMax,
+Gather, Mul, Add in ONNX), so the exported graph runs on any runtime without
+a custom op.
+
+Cost (forward only; see docs/deploy.md):
+
+- ``region_scale_export``: as the fast path, one gather of an output-sized
+  tensor of per-pixel scales and one multiply(-add).
+- ``region_conv_export``: computes every region's filter at every output
+  pixel and then gathers the one the guide picks: m times the multiply-adds
+  of one convolution (the fast path: 1x), and transient memory of m output
+  tensors plus a k*k-times-the-input patch matrix (im2col).
+
+These forms have no softmax-surrogate guide gradient (argmax passes none):
+they are meant for inference graphs. Training and ``torch.compile`` keep the
+autograd Functions.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def is_exporting() -> bool:
+    """True while ``torch.export`` (strict or not; the default dynamo
+    ``torch.onnx.export`` runs it) or ``torch.jit.trace`` (the TorchScript
+    ONNX exporter) traces.
+
+    ``torch.compile`` sets neither, so compiled models keep the fast autograd
+    Functions. (torch.onnx.is_in_onnx_export() would add nothing and costs
+    4 us per call.)
+    """
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
+def _regions(guide: Tensor) -> Tensor:
+    """Region of every pixel, (B, H, W): argmax over m, lowest on ties.
+
+    torch.argmax returns the first maximum; it exports to ONNX ArgMax with
+    select_last_index=0, which does the same."""
+    return torch.argmax(guide, dim=1)
+
+
+def _pixel_rows(table: Tensor, guide: Tensor, per_pixel: bool) -> Tensor:
+    """Each pixel's row of ``table``, gathered channels-last: (B, H, W, O).
+
+    Args:
+        table: (rows, O). ``per_pixel=False``: (B * m, O), one row per
+            (sample, region); ``per_pixel=True``: (B * H * W * m, O), one
+            row per (pixel, region).
+        guide: (B, m, H, W) guide logits.
+    """
+    batch, regions, height, width = guide.shape
+    region = _regions(guide).reshape(batch, -1)  # (B, H*W)
+    if per_pixel:
+        owner = torch.arange(region.numel(), device=guide.device)
+        owner = owner.view(batch, -1)
+    else:
+        owner = torch.arange(batch, device=guide.device).view(-1, 1)
+    keys = (owner * regions + region).reshape(-1)
+    rows = torch.index_select(table, 0, keys)
+    return rows.view(batch, height, width, table.shape[1])
+
+
+def region_scale_export(out: Tensor, scales: Tensor, guide: Tensor,
+                        bias: Optional[Tensor]) -> Tensor:
+    """``out * scales[b, region(p)] (+ bias)`` with Gather + Mul."""
+    pixel_scales = _pixel_rows(scales.reshape(-1, scales.shape[2]), guide,
+                               per_pixel=False)
+    y = out * pixel_scales.permute(0, 3, 1, 2)
+    if bias is not None:
+        y = y + bias.view(1, -1, 1, 1)
+    return y
+
+
+def region_conv_export(x: Tensor, filters: Tensor, guide: Tensor,
+                       bias: Optional[Tensor], stride: Tuple[int, int],
+                       padding: Tuple[int, int], dilation: Tuple[int, int],
+                       groups: int) -> Tensor:
+    """All-regions convolution (unfold + batched MatMul), then a Gather of
+    each pixel's region: exact DRConv forward with standard ops."""
+    # Layer constants as Python ints: the TorchScript exporter needs a
+    # static kernel size.
+    regions, out_channels, _, kh, kw = (int(d) for d in filters.shape[1:])
+    batch, height, width = filters.shape[0], guide.shape[2], guide.shape[3]
+    # (B, C*kh*kw, L), columns ordered (C, kh, kw): each group's channels
+    # are one contiguous block of rows.
+    patches = F.unfold(x, (kh, kw), dilation, padding, stride)
+    group_out = out_channels // groups
+    # (B, g, L, K/g) x (B, g, K/g, m*O/g) -> (B, g, L, m*O/g)
+    patches = patches.view(batch, groups, -1, height * width).transpose(2, 3)
+    weight = filters.reshape(batch, regions, groups, group_out, -1)
+    weight = weight.permute(0, 2, 4, 1, 3).reshape(batch, groups, -1,
+                                                    regions * group_out)
+    responses = torch.matmul(patches, weight)
+    if groups > 1:
+        # -> (B, L, m, g, O/g): output channels group-major, as nn.Conv2d.
+        responses = responses.view(batch, groups, -1, regions, group_out)
+        responses = responses.permute(0, 2, 3, 1, 4)
+    # Rows of (B*L*m, O): row (pixel, region).
+    table = responses.reshape(-1, out_channels)
+    y = _pixel_rows(table, guide, per_pixel=True).permute(0, 3, 1, 2)
+    if bias is not None:
+        y = y + bias.view(1, -1, 1, 1)
+    return y
+
+
+@torch.compiler.disable
+def apply_eager(function, *args):
+    """``function.apply(*args)``, opaque to torch.compile.
+
+    Dynamo cannot trace the fast paths (data-dependent run lengths read back
+    to Python, ``out=`` into channels-last tensors); it would split them into
+    many small graphs and recompile them as region counts change. Marked
+    disabled, each call is one clean graph break and runs eagerly, with its
+    own autograd backward.
+    """
+    return function.apply(*args)
