@@ -5,7 +5,10 @@ almost all of a CNN's arithmetic: nn.Conv2d, nn.Linear and DRConv. DRConv is
 counted as what it computes: one standard convolution per output pixel
 (its selected filter), plus its guide conv and generator (their own
 nn.Conv2d / nn.Linear hooks), plus the filter synthesis of the 'mixture'
-and 'paper' generators. Normalisation, activations, pooling, RoIAlign and
+and 'paper' generators. mmcv's deformable convolutions (DCN, DCNv2) are not
+nn.Conv2d subclasses: they are counted as one convolution plus the bilinear
+sampling of every input value they read (their offset conv is an nn.Conv2d
+with its own hook). Normalisation, activations, pooling, RoIAlign and
 NMS are not counted (as in most detection papers' FLOPs).
 """
 import ctypes
@@ -40,6 +43,26 @@ def _drconv_macs(module: DRConv, inputs, output) -> int:
     return macs
 
 
+def _deformable_convs() -> dict:
+    """mmcv's deformable convolution classes -> multiply-adds per sampled
+    input value ({} without mmcv's ops): a bilinear sample is 4, and DCNv2
+    also scales it by its modulation mask."""
+    try:
+        from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
+    except ImportError:
+        return {}
+    return {ModulatedDeformConv2d: 5, DeformConv2d: 4}
+
+
+def _deformable_conv_macs(module, output, per_value: int) -> int:
+    # Every (output pixel, input channel, tap) samples one value, then the
+    # convolution proper runs over the sampled values.
+    batch, _, height, width = output.shape
+    taps = module.kernel_size[0] * module.kernel_size[1]
+    sampling = batch * height * width * module.in_channels * taps * per_value
+    return _conv_macs(module, output) + sampling
+
+
 def run_with_hooks(model: nn.Module, types: tuple,
                    make_hook: Callable[[str], Callable],
                    run: Callable[[], object]) -> None:
@@ -61,18 +84,23 @@ def run_with_hooks(model: nn.Module, types: tuple,
 def count_complexity(model: nn.Module, run: Callable[[], object]) -> Dict:
     """Params and multiply-adds of ``model`` during one call of ``run``."""
     counts = dict(macs=0)
+    deformable = _deformable_convs()
 
     def hook(module, inputs, output):
         if isinstance(output, (tuple, list)):
             output = output[0]
         if isinstance(module, DRConv):
             counts['macs'] += _drconv_macs(module, inputs, output)
+        elif isinstance(module, tuple(deformable)):
+            per_value = next(v for cls, v in deformable.items()
+                             if isinstance(module, cls))
+            counts['macs'] += _deformable_conv_macs(module, output, per_value)
         elif isinstance(module, nn.Conv2d):
             counts['macs'] += _conv_macs(module, output)
         elif isinstance(module, nn.Linear):
             counts['macs'] += output.numel() * module.in_features
 
-    run_with_hooks(model, (nn.Conv2d, nn.Linear, DRConv),
+    run_with_hooks(model, (nn.Conv2d, nn.Linear, DRConv) + tuple(deformable),
                    lambda name: hook, run)
     counts['params'] = sum(p.numel() for p in model.parameters())
     return counts
