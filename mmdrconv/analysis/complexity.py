@@ -1,12 +1,15 @@
 """Parameters and multiply-adds of a model; torch alone.
 
 Multiply-adds are counted with forward hooks on the layers that carry
-almost all of a CNN's arithmetic: nn.Conv2d (mmcv's deformable convs
-included, as its subclasses), nn.Linear and DRConv. A DRConv reports its own
-cost (``DRConv.multiply_adds``: one standard convolution per output pixel,
-its guide and its generator), so its inner layers are not counted again.
-Normalisation, activations, pooling, RoIAlign and NMS are not counted (as in
-most detection papers' FLOPs).
+almost all of a CNN's arithmetic: nn.Conv2d, nn.Linear, DRConv and mmcv's
+deformable convolutions. A DRConv reports its own cost
+(``DRConv.multiply_adds``: one standard convolution per output pixel, its
+guide and its generator), so its inner layers are not counted again.
+mmcv's deformable convolutions (DCN, DCNv2) are not nn.Conv2d subclasses:
+they are counted as one convolution plus the bilinear sampling of every
+input value they read (their offset conv is an nn.Conv2d with its own
+hook). Normalisation, activations, pooling, RoIAlign and NMS are not
+counted (as in most detection papers' FLOPs).
 """
 from typing import Callable, Dict
 
@@ -19,6 +22,26 @@ from ..layers import DRConv
 def _conv_macs(module, output: torch.Tensor) -> int:
     kh, kw = module.kernel_size
     return output.numel() * (module.in_channels // module.groups) * kh * kw
+
+
+def _deformable_convs() -> dict:
+    """mmcv's deformable convolution classes -> multiply-adds per sampled
+    input value ({} without mmcv's ops): a bilinear sample is 4, and DCNv2
+    also scales it by its modulation mask."""
+    try:
+        from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
+    except ImportError:
+        return {}
+    return {ModulatedDeformConv2d: 5, DeformConv2d: 4}
+
+
+def _deformable_conv_macs(module, output, per_value: int) -> int:
+    # Every (output pixel, input channel, tap) samples one value, then the
+    # convolution proper runs over the sampled values.
+    batch, _, height, width = output.shape
+    taps = module.kernel_size[0] * module.kernel_size[1]
+    sampling = batch * height * width * module.in_channels * taps * per_value
+    return _conv_macs(module, output) + sampling
 
 
 def run_with_hooks(model: nn.Module, types: tuple,
@@ -42,6 +65,7 @@ def run_with_hooks(model: nn.Module, types: tuple,
 def count_complexity(model: nn.Module, run: Callable[[], object]) -> Dict:
     """Params and multiply-adds of ``model`` during one call of ``run``."""
     counts = dict(macs=0)
+    deformable = _deformable_convs()
     drconvs = [name for name, module in model.named_modules()
                if isinstance(module, DRConv)]
 
@@ -57,12 +81,18 @@ def count_complexity(model: nn.Module, run: Callable[[], object]) -> Dict:
                 counts['macs'] += module.multiply_adds(inputs[0], output)
             elif inside_drconv(name):
                 return  # counted by its DRConv
+            elif isinstance(module, tuple(deformable)):
+                per_value = next(v for cls, v in deformable.items()
+                                 if isinstance(module, cls))
+                counts['macs'] += _deformable_conv_macs(module, output,
+                                                        per_value)
             elif isinstance(module, nn.Conv2d):
                 counts['macs'] += _conv_macs(module, output)
             elif isinstance(module, nn.Linear):
                 counts['macs'] += output.numel() * module.in_features
         return hook
 
-    run_with_hooks(model, (nn.Conv2d, nn.Linear, DRConv), make_hook, run)
+    run_with_hooks(model, (nn.Conv2d, nn.Linear, DRConv) + tuple(deformable),
+                   make_hook, run)
     counts['params'] = sum(p.numel() for p in model.parameters())
     return counts

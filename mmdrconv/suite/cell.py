@@ -42,7 +42,7 @@ def rescale_schedule(cfg, max_iters: int) -> None:
         by_epoch=False, interval=max(1, max_iters // 4), max_keep_ckpts=1)
 
 
-def run_cell(cfg) -> None:
+def train_and_evaluate(cfg) -> None:
     runner = build_runner(cfg)
     runner.train()
     result_hook = next(h for h in runner.hooks
@@ -80,7 +80,7 @@ def main(argv=None):
                             'auto' if args.resume else None,
                             launcher=args.launcher, data_root=args.data_root)
     try:
-        run_cell(cfg)
+        train_and_evaluate(cfg)
     finally:
         close_distributed()
 

@@ -1,77 +1,236 @@
-"""results.json / .csv / .md and plots of a suite run."""
+"""results.json / .csv / .md of a suite run (the plots: plots.py)."""
 import csv
-import glob
-import json
+import os
 import os.path as osp
 import platform
-import statistics
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import mmengine
 import torch
 
-from .spec import Cell, Suite
+from .stats import CONFIDENCE, paired_difference, t_interval
+from .spec import Cell, Suite, Task
+
+# Written under every report: how to read the cost columns.
+COST_NOTES = (
+    'Params and multiply-adds are counted by forward hooks on conv / linear '
+    'layers (mmdrconv.analysis.count_complexity): DRConv as one convolution '
+    'per output pixel plus its guide and generator, DCNv2 (mmcv '
+    'ModulatedDeformConv2dPack) as one convolution plus its offset/mask conv '
+    'and the bilinear sampling; normalisation, activations, pooling, RoIAlign '
+    'and NMS are not counted. GMACs are per image at the task\'s profile '
+    'size (H x W in the table), from one inference pass (test_step) over a '
+    'batch of two divided by two. tools/analysis/get_flops.py gives other '
+    'numbers on purpose: it defaults to 800 x 1344 (the COCO test size), '
+    'batch 1, and counts the network forward (mode=\'tensor\') without the '
+    'test-time post-processing, so pass --shape H W for the suite\'s size. '
+    'Latency is the median of inference on that batch of two; train s/iter '
+    'is the mean over the cells\' logged iterations after the first five '
+    '(oneDNN set-up), with its interval over seeds; peak memory is the '
+    'resident-set growth of one step, measured in a separate process per '
+    'variant (Linux, CPU).')
 
 
-def _stats(values: List[float]) -> dict:
-    if not values:
-        return dict(mean=None, std=None, n=0, values=[])
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return dict(mean=statistics.fmean(values), std=std, n=len(values),
-                values=values)
+def _metric_by_seed(good: Dict[int, dict], metric: str) -> Dict[int, float]:
+    return {seed: r['metrics'][metric] for seed, r in sorted(good.items())
+            if metric in (r.get('metrics') or {})}
+
+
+def _summary_of(values: Dict[int, float]) -> dict:
+    return dict(t_interval(list(values.values())), seeds=list(values))
+
+
+def _gmacs_per_image(profile: dict) -> Optional[float]:
+    if profile.get('macs') is None:
+        return None
+    return profile['macs'] / profile.get('batch_size', 1) / 1e9
 
 
 def summarize(suite: Suite, cells: List[Cell], results: List[dict],
               profiles: Dict) -> List[dict]:
+    """One row per task and variant: per-seed values, mean and interval of
+    every metric and of the training time per iteration, the paired
+    difference to the task's standard twin, and the variant's profile."""
     rows = []
     for task in suite.tasks:
-        baseline = None
+        good = {variant: {} for variant in task.variants}
+        failed = {variant: [] for variant in task.variants}
+        for cell, result in zip(cells, results):
+            if cell.task.name != task.name:
+                continue
+            if result.get('status') == 'ok':
+                good[cell.variant][cell.seed] = result
+            else:
+                failed[cell.variant].append(
+                    dict(seed=cell.seed, error=result.get('error')))
+        base = good[task.baseline]
         for variant in task.variants:
-            mine = [(c, r) for c, r in zip(cells, results)
-                    if c.task is task and c.variant == variant]
-            ok = [r for _, r in mine if r.get('status') == 'ok']
+            mine = good[variant]
             row = dict(task=task.name, variant=variant,
                        config=task.variants[variant],
-                       seeds=[c.seed for c, r in mine
-                              if r.get('status') == 'ok'],
-                       failed=[dict(seed=c.seed, error=r.get('error'))
-                               for c, r in mine if r.get('status') != 'ok'],
-                       max_iters=task.max_iters,
-                       metrics={m: _stats([r['metrics'][m] for r in ok
-                                           if m in r['metrics']])
-                                for m in task.metrics},
-                       train_time_per_iter=_stats(
-                           [r['train_time_per_iter'] for r in ok
-                            if r.get('train_time_per_iter')])['mean'],
-                       profile=profiles.get((task.name, variant), {}))
-            if baseline is None:
-                baseline = row
-            row['delta_vs_' + baseline['variant']] = {
-                m: (row['metrics'][m]['mean'] - baseline['metrics'][m]['mean'])
-                if row['metrics'][m]['mean'] is not None
-                and baseline['metrics'][m]['mean'] is not None else None
+                       baseline=task.baseline, seeds=sorted(mine),
+                       failed=failed[variant], max_iters=task.max_iters,
+                       image_size=list(task.image_size))
+            row['metrics'] = {
+                m: _summary_of(_metric_by_seed(mine, m))
                 for m in task.metrics
             }
+            row['difference'] = None if variant == task.baseline else {
+                m: paired_difference(_metric_by_seed(mine, m),
+                                     _metric_by_seed(base, m))
+                for m in task.metrics
+            }
+            row['train_time_per_iter'] = _summary_of({
+                seed: r['train_time_per_iter']
+                for seed, r in sorted(mine.items())
+                if r.get('train_time_per_iter')
+            })
+            row['profile'] = profiles.get((task.name, variant), {})
+            row['gmacs_per_image'] = _gmacs_per_image(row['profile'])
             rows.append(row)
     return rows
 
 
-def _fmt(value, digits=3):
-    return '-' if value is None else f'{value:.{digits}f}'
+# ------------------------------------------------------------------ text
+def _fmt(value, digits=3, sign=False):
+    if value is None:
+        return '-'
+    return f'{value:+.{digits}f}' if sign else f'{value:.{digits}f}'
 
 
-def _machine() -> str:
+def format_interval(summary: dict, digits: int = 3,
+                    sign: bool = False) -> str:
+    """'mean [low, high]', or just the mean when there is no interval."""
+    if summary['mean'] is None:
+        return '-'
+    text = _fmt(summary['mean'], digits, sign)
+    if summary['low'] is not None:
+        text += (f" [{_fmt(summary['low'], digits, sign)}, "
+                 f"{_fmt(summary['high'], digits, sign)}]")
+    return text
+
+
+def _per_seed(summary: dict, digits: int = 3) -> str:
+    return ', '.join(f'{v:.{digits}f}' for v in summary['values']) or '-'
+
+
+def machine() -> str:
+    load = ', '.join(f'{v:.1f}' for v in os.getloadavg())
     return (f'{platform.processor() or platform.machine()}, '
-            f'{torch.get_num_threads()} threads, torch {torch.__version__}, '
-            f'Python {platform.python_version()}')
+            f'{os.cpu_count()} cores, {torch.get_num_threads()} threads, '
+            f'torch {torch.__version__}, Python '
+            f'{platform.python_version()}; load average {load} when the '
+            'report was written')
 
 
-def _markdown(suite: Suite, rows: List[dict], wall_time_s: float,
-              cell_time_s: float, plots: List[str]) -> str:
-    lines = [f'# Suite `{suite.name}`: standard convolution vs DRConv', '',
+def _row_table(header: List[str], rows: List[List[str]]) -> List[str]:
+    return (['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)] +
+            ['| ' + ' | '.join(r) + ' |' for r in rows] + [''])
+
+
+def _task_section(task: Task, rows: List[dict], digits: Dict[str,
+                                                             int]) -> list:
+    budget = (f'{task.max_iters} iterations' if task.max_iters else
+              "the config's own schedule")
+    pct = round(CONFIDENCE * 100)
+    lines = [
+        f'## {task.name}', '',
+        f'Budget: {budget} per run, the same for every variant; metrics on '
+        f'the val split. Standard twin: `{task.baseline}`. Cells: mean '
+        f'[{pct}% Student-t interval over seeds] and the per-seed values.',
+        ''
+    ]
+    lines += _row_table(
+        ['variant', 'seeds'] + [f'{m}' for m in task.metrics] +
+        [f'{m} per seed' for m in task.metrics],
+        [[r['variant'], ' '.join(map(str, r['seeds'])) or '-'] +
+         [format_interval(r['metrics'][m], digits[m])
+          for m in task.metrics] +
+         [_per_seed(r['metrics'][m], digits[m]) for m in task.metrics]
+         for r in rows])
+    compared = [r for r in rows if r['difference'] is not None]
+    if compared:
+        lines += [
+            f'Paired difference to `{task.baseline}` (variant minus twin, '
+            f'seed by seed over the seeds both finished; {pct}% interval):',
+            ''
+        ]
+        lines += _row_table(
+            ['variant'] + [f'Δ {m}' for m in task.metrics] +
+            [f'verdict {m}' for m in task.metrics],
+            [[r['variant']] +
+             [format_interval(r['difference'][m], digits[m], sign=True)
+              for m in task.metrics] +
+             [r['difference'][m]['verdict'] for m in task.metrics]
+             for r in compared])
+    size = 'x'.join(map(str, task.image_size))
+    lines += _row_table(
+        ['variant', 'params (M)', f'GMACs / image ({size})',
+         'train s/iter', 'latency (ms, batch 2)', 'train peak (MiB)',
+         'infer peak (MiB)'],
+        [[r['variant'], _fmt(r['profile'].get('params') and
+                             r['profile']['params'] / 1e6, 2),
+          _fmt(r['gmacs_per_image'], 3),
+          format_interval(r['train_time_per_iter'], 3),
+          _fmt(r['profile'].get('latency_ms'), 1),
+          _fmt(r['profile'].get('train_peak_mib'), 0),
+          _fmt(r['profile'].get('infer_peak_mib'), 0)] for r in rows])
+    lines += verdict_lines(task, rows, digits)
+    for row in rows:
+        if row['profile'].get('error'):
+            lines.append(f"- PROFILE FAILED {row['variant']}: "
+                         f"`{row['profile']['error']}`")
+        for failure in row['failed']:
+            lines.append(f"- FAILED {row['variant']} seed "
+                         f"{failure['seed']}: `{failure['error']}`")
+    return lines + ['']
+
+
+def verdict_lines(task: Task, rows: List[dict],
+                  digits: Dict[str, int]) -> List[str]:
+    """One sentence per compared variant and metric."""
+    out = []
+    for row in rows:
+        if row['difference'] is None:
+            continue
+        for metric in task.metrics:
+            d = row['difference'][metric]
+            name = f"{row['variant']} vs {task.baseline} on {metric}"
+            if d['n'] == 0:
+                out.append(f'- {name}: no seed finished on both; nothing '
+                           'to compare.')
+                continue
+            seeds = f"seed{'s' if d['n'] > 1 else ''} " + \
+                ', '.join(map(str, d['seeds']))
+            if d['low'] is None:
+                out.append(f"- {name}: {_fmt(d['mean'], digits[metric], True)}"
+                           f' from {seeds} alone, no interval: '
+                           f"{d['verdict']}.")
+                continue
+            out.append(f'- {name}: '
+                       f'{format_interval(d, digits[metric], sign=True)} '
+                       f"over {seeds}: {d['verdict']}.")
+    return out + [''] if out else []
+
+
+def _digits(rows: List[dict]) -> Dict[str, int]:
+    """3 decimals for metrics in [0, 1] (COCO mAP), 2 for percentages."""
+    digits = {}
+    for row in rows:
+        for metric, s in row['metrics'].items():
+            if any(abs(v) > 1 for v in s['values']):
+                digits[metric] = 2
+            else:
+                digits.setdefault(metric, 3)
+    return digits
+
+
+def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
+             cell_time_s: float, plots: List[str]) -> str:
+    lines = [f'# Suite `{suite.name}`', '',
              f'- suite file: `{suite.source}`; seeds: {suite.seeds}',
-             f'- machine: {_machine()}',
+             f'- machine: {machine()}',
              f'- report written {time.strftime("%Y-%m-%d %H:%M")}; this '
              f'invocation took {wall_time_s / 60:.1f} min; the cells '
              f'(train + eval) took {cell_time_s / 60:.1f} min in all '
@@ -83,207 +242,73 @@ def _markdown(suite: Suite, rows: List[dict], wall_time_s: float,
                          f'{data.get("num_val")} val images, seed '
                          f'{data.get("seed", 0)})')
     lines.append('')
+    digits = _digits(rows)
     for task in suite.tasks:
-        task_rows = [r for r in rows if r['task'] == task.name]
-        budget = (f'{task.max_iters} iterations' if task.max_iters else
-                  "the config's own schedule")
-        lines += [f'## {task.name}', '',
-                  f'Budget: {budget} per run, same for every variant; '
-                  'metrics on the val split, mean ± std over seeds '
-                  '(per-seed values in brackets).', '']
-        header = ['variant'] + [f'{m}' for m in task.metrics] + [
-            f'Δ {task.metrics[0]}', 'params (M)', 'GMACs', 'train s/iter',
-            'latency (ms)', 'train peak (MiB)', 'infer peak (MiB)']
-        lines.append('| ' + ' | '.join(header) + ' |')
-        lines.append('|' + '---|' * len(header))
-        for row in task_rows:
-            cells = [row['variant']]
-            for metric in task.metrics:
-                s = row['metrics'][metric]
-                cells.append('-' if s['mean'] is None else
-                             f"{s['mean']:.3f} ± {s['std']:.3f} "
-                             f"[{', '.join(f'{v:.3f}' for v in s['values'])}]")
-            delta = next(v for k, v in row.items()
-                         if k.startswith('delta_vs_'))[task.metrics[0]]
-            p = row['profile']
-            cells += [
-                '-' if delta is None else f'{delta:+.3f}',
-                _fmt(p.get('params') and p['params'] / 1e6, 2),
-                _fmt(p.get('macs') and p['macs'] / 1e9, 2),
-                _fmt(row['train_time_per_iter']),
-                _fmt(p.get('latency_ms'), 1),
-                _fmt(p.get('train_peak_mib'), 0),
-                _fmt(p.get('infer_peak_mib'), 0)
-            ]
-            lines.append('| ' + ' | '.join(cells) + ' |')
-        lines.append('')
-        lines += _verdict(task, task_rows)
-        for row in task_rows:
-            for failure in row['failed']:
-                lines.append(f"- FAILED {row['variant']} seed "
-                             f"{failure['seed']}: `{failure['error']}`")
-        lines.append('')
-    lines += ['Latency and peak memory: a batch of 2 images of the task size '
-              '(BatchNorm needs 2 in training), measured in a separate '
-              'process per variant; peak memory is the resident-set growth '
-              'of one step. GMACs count '
-              'conv/linear layers, DRConv as one conv per pixel plus guide '
-              'and generator.', '']
+        lines += _task_section(
+            task, [r for r in rows if r['task'] == task.name], digits)
+    lines += [
+        f'A verdict says "ahead" or "behind" only when the {CONFIDENCE:.0%} '
+        'interval of the paired difference excludes zero; with one seed '
+        'there is no interval. The intervals are per comparison (no '
+        'correction for the number of comparisons), so across many rows an '
+        'occasional "ahead" or "behind" is expected by chance alone.', '',
+        COST_NOTES, ''
+    ]
     lines += [f'![{osp.basename(p)}]({osp.basename(p)})' for p in plots]
     return '\n'.join(lines) + '\n'
 
 
-def _verdict(task, rows) -> List[str]:
-    """One honest sentence per variant and metric against the first variant.
-    """
-    if len(rows) < 2:
-        return []
-    out = []
-    for row in rows[1:]:
-        for metric in task.metrics:
-            base, s = rows[0]['metrics'][metric], row['metrics'][metric]
-            name = f"{row['variant']} vs {rows[0]['variant']} on {metric}"
-            if s['mean'] is None or base['mean'] is None:
-                out.append(f'- {name}: no result to compare.')
-                continue
-            delta = s['mean'] - base['mean']
-            if min(s['n'], base['n']) < 2:
-                out.append(f'- {name}: {delta:+.3f} from a single seed, '
-                           'which cannot separate it from seed noise.')
-                continue
-            spread = max(s['std'], base['std'])
-            if abs(delta) <= spread:
-                word = 'within the seed spread'
-            else:
-                word = 'better' if delta > 0 else 'worse'
-            out.append(f'- {name}: {delta:+.3f}, {word} (largest seed std '
-                       f"{spread:.3f}; {s['n']} vs {base['n']} seeds, too "
-                       'few for a significance test).')
-    return out + ['']
-
-
-def _training_curve(cell: Cell):
-    points = {}
-    for path in glob.glob(osp.join(cell.work_dir, '*', 'vis_data',
-                                   'scalars.json')):
-        with open(path) as f:
-            for line in f:
-                record = json.loads(line)
-                if 'loss' in record:
-                    points[record['step']] = record['loss']
-    steps = sorted(points)
-    return steps, [points[s] for s in steps]
-
-
-def _task_panels(plt, count: int):
-    fig, axes = plt.subplots(1, count, figsize=(4.5 * count, 3.6),
-                             squeeze=False)
-    return fig, axes[0]
-
-
-def _save(plt, fig, folder: str, name: str) -> str:
-    fig.tight_layout()
-    path = osp.join(folder, name)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _plots(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    paths = []
-    metric_panels = [(t, m) for t in suite.tasks for m in t.metrics]
-    fig, axes = plt.subplots(1, len(metric_panels),
-                             figsize=(4 * len(metric_panels), 3.6),
-                             squeeze=False)
-    for ax, (task, metric) in zip(axes[0], metric_panels):
-        task_rows = [r for r in rows if r['task'] == task.name]
-        for i, row in enumerate(task_rows):
-            s = row['metrics'][metric]
-            if s['mean'] is None:
-                continue
-            # Points, not bars from zero: the differences are small.
-            ax.errorbar(i, s['mean'], yerr=s['std'], fmt='o', color=f'C{i}',
-                        capsize=6, markersize=8)
-            ax.scatter([i + 0.08] * s['n'], s['values'], color='k', s=12,
-                       zorder=3, label='seeds' if i == 0 else None)
-        ax.set_xticks(range(len(task_rows)),
-                      [r['variant'] for r in task_rows])
-        ax.set_xlim(-0.5, len(task_rows) - 0.5)
-        ax.legend(fontsize=7)
-        ax.set_title(f'{task.name}\n{metric}', fontsize=9)
-    paths.append(_save(plt, fig, suite.work_dir, 'metrics.png'))
-
-    fig, axes = _task_panels(plt, len(suite.tasks))
-    for ax, task in zip(axes, suite.tasks):
-        metric = task.metrics[0]
-        for row in (r for r in rows if r['task'] == task.name):
-            macs = row['profile'].get('macs')
-            s = row['metrics'][metric]
-            if macs is None or s['mean'] is None:
-                continue
-            ax.errorbar(macs / 1e9, s['mean'], yerr=s['std'], fmt='o',
-                        capsize=4, label=row['variant'])
-        ax.set_xlabel('GMACs (one image)')
-        ax.set_ylabel(metric)
-        ax.set_title(task.name, fontsize=9)
-        ax.legend(fontsize=8)
-    paths.append(_save(plt, fig, suite.work_dir, 'accuracy_vs_macs.png'))
-
-    fig, axes = _task_panels(plt, len(suite.tasks))
-    colors = {}
-    for ax, task in zip(axes, suite.tasks):
-        for cell in (c for c in cells if c.task is task):
-            steps, losses = _training_curve(cell)
-            if not steps:
-                continue
-            color = colors.setdefault(cell.variant, f'C{len(colors)}')
-            ax.plot(steps, losses, color=color, alpha=0.8,
-                    label=f'{cell.variant} s{cell.seed}')
-        ax.set_xlabel('iteration')
-        ax.set_ylabel('training loss')
-        ax.set_title(task.name, fontsize=9)
-        ax.legend(fontsize=7)
-    paths.append(_save(plt, fig, suite.work_dir, 'training_curves.png'))
-    return paths
+def write_csv(path: str, rows: List[dict]) -> None:
+    """One line per task, variant and metric."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow([
+            'task', 'variant', 'baseline', 'metric', 'mean', 'ci_low',
+            'ci_high', 'std', 'n', 'seeds', 'values', 'diff_mean',
+            'diff_ci_low', 'diff_ci_high', 'verdict', 'params',
+            'gmacs_per_image', 'image_size', 'train_s_per_iter',
+            'train_s_per_iter_ci_low', 'train_s_per_iter_ci_high',
+            'latency_ms', 'train_peak_mib', 'infer_peak_mib', 'failed_seeds'
+        ])
+        for row in rows:
+            p, t = row['profile'], row['train_time_per_iter']
+            for metric, s in row['metrics'].items():
+                d = (row['difference'] or {}).get(metric, {})
+                writer.writerow([
+                    row['task'], row['variant'], row['baseline'], metric,
+                    s['mean'], s['low'], s['high'], s['std'], s['n'],
+                    ' '.join(map(str, s['seeds'])),
+                    ' '.join(f'{v:.6g}' for v in s['values']),
+                    d.get('mean'), d.get('low'), d.get('high'),
+                    d.get('verdict'), p.get('params'),
+                    row['gmacs_per_image'],
+                    'x'.join(map(str, row['image_size'])), t['mean'],
+                    t['low'], t['high'], p.get('latency_ms'),
+                    p.get('train_peak_mib'), p.get('infer_peak_mib'),
+                    ' '.join(str(f['seed']) for f in row['failed'])
+                ])
 
 
 def write_report(suite: Suite, cells: List[Cell], results: List[dict],
                  profiles: Dict, wall_time_s: float) -> dict:
+    from .plots import plot_all
     rows = summarize(suite, cells, results, profiles)
     mmengine.mkdir_or_exist(suite.work_dir)
-    plots = _plots(suite, cells, rows)
+    plots = plot_all(suite, cells, rows)
     files = dict(json=osp.join(suite.work_dir, 'results.json'),
                  csv=osp.join(suite.work_dir, 'results.csv'),
                  markdown=osp.join(suite.work_dir, 'results.md'))
     mmengine.dump(dict(suite=suite.name, source=suite.source,
-                       seeds=suite.seeds, machine=_machine(),
-                       wall_time_s=wall_time_s, summary=rows,
+                       seeds=suite.seeds, machine=machine(),
+                       confidence=CONFIDENCE, wall_time_s=wall_time_s,
+                       summary=rows,
                        cells=[dict(task=c.task.name, variant=c.variant,
                                    seed=c.seed, work_dir=c.work_dir, **r)
                               for c, r in zip(cells, results)]),
                   files['json'], indent=2)
-    with open(files['csv'], 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['task', 'variant', 'metric', 'mean', 'std', 'n',
-                         'values', 'params', 'macs', 'train_s_per_iter',
-                         'latency_ms', 'train_peak_mib', 'infer_peak_mib',
-                         'failed_seeds'])
-        for row in rows:
-            p = row['profile']
-            for metric, s in row['metrics'].items():
-                writer.writerow([
-                    row['task'], row['variant'], metric, s['mean'], s['std'],
-                    s['n'], ' '.join(f'{v:.4f}' for v in s['values']),
-                    p.get('params'), p.get('macs'),
-                    row['train_time_per_iter'], p.get('latency_ms'),
-                    p.get('train_peak_mib'), p.get('infer_peak_mib'),
-                    ' '.join(str(f['seed']) for f in row['failed'])
-                ])
+    write_csv(files['csv'], rows)
     with open(files['markdown'], 'w') as f:
         cell_time_s = sum(r.get('wall_time_s', 0) for r in results)
-        f.write(_markdown(suite, rows, wall_time_s, cell_time_s, plots))
+        f.write(markdown(suite, rows, wall_time_s, cell_time_s, plots))
     failed = sum(r.get('status') != 'ok' for r in results)
     return dict(files, plots=plots, failed=failed, summary=rows)

@@ -21,6 +21,19 @@ class Task:
     image_size: tuple = (128, 128)  # (H, W) for latency / memory profiling
     gpus: Optional[int] = None  # per-task GPU count under a launcher
     cfg_options: dict = field(default_factory=dict)
+    # The standard twin every other variant is compared with; default: the
+    # first variant.
+    baseline: Optional[str] = None
+
+    def __post_init__(self):
+        if not self.variants:
+            raise ValueError(f'task {self.name}: no variants')
+        if self.baseline is None:
+            self.baseline = next(iter(self.variants))
+        elif self.baseline not in self.variants:
+            raise ValueError(
+                f'task {self.name}: baseline {self.baseline!r} is not one of '
+                f'its variants {list(self.variants)}')
 
 
 @dataclass

@@ -3,6 +3,13 @@ counted as what it computes: one conv per output pixel plus its guide and
 generator). Counts the network forward without post-processing.
 
     python tools/analysis/get_flops.py CONFIG [--shape H W]
+
+It counts one image (batch 1) at 800 x 1344 by default, the COCO test size,
+through the network forward (mode='tensor', no test-time post-processing).
+The benchmark suite's GMACs differ on purpose: they are per image at the
+task's profile size (e.g. 128 x 128 for the generated COCO task), from a
+full inference step (test_step) on a batch of two divided by two. Pass
+--shape H W to count at the suite's size.
 """
 import argparse
 

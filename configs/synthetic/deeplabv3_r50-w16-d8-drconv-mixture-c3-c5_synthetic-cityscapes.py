@@ -1,0 +1,4 @@
+# DRConv with per-region filters as the official code builds them, same slot
+# as the default generator's config.
+_base_ = './deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py'
+model = dict(backbone=dict(dcn=dict(generator='mixture')))
