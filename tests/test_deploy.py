@@ -5,7 +5,6 @@ spatial sizes than they were exported at; the DeepLabV3 segmentor and the
 Mask R-CNN backbone + neck export and verify through the tool; a compiled
 DRConv model matches eager in outputs, gradients and training steps.
 """
-import os.path as osp
 import contextlib
 import io
 import os.path as osp
@@ -17,8 +16,7 @@ import torch.nn as nn
 
 from mmdrconv.cli.export_onnx import main as export_tool_main
 from mmdrconv.layers import DRConv
-from mmdrconv.ops import region_conv, region_scale
-from mmdrconv.ops import export_forms
+from mmdrconv.ops import export_forms, region_conv, region_scale
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
