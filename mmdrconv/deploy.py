@@ -73,7 +73,7 @@ def load_model(config: str,
                ) -> Tuple[Config, nn.Module]:
     """Build ``config``'s model in eval mode. With ``checkpoint``, its weights
     are loaded through mmengine's CheckpointLoader and must fit the model
-    exactly (mmdrconv.checkpoint.verify_checkpoint); without, the model keeps
+    exactly (mmdrconv.openmmlab.verify_checkpoint); without, the model keeps
     its initialisation (for latency measurements)."""
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
@@ -216,7 +216,6 @@ def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
     return report
 
 
-
 def benchmark_runtimes(configs: Sequence[str],
                        shape: Sequence[int] = (128, 256),
                        batch_size: int = 1,
@@ -233,7 +232,7 @@ def benchmark_runtimes(configs: Sequence[str],
     Models keep their initialisation: latency does not depend on trained
     values. Returns ``{'ms': {(config, runtime): median ms},
     'onnx_vs_torch': {config: ratio}, 'vs_first': {(config, runtime):
-    ratio to configs[0]}}``.
+    ratio to configs[0]}}``, each ratio as (median, min, max).
     """
     from .analysis.timing import keep_freed_memory, median_latency
     torch.set_num_threads(threads)
@@ -255,13 +254,14 @@ def benchmark_runtimes(configs: Sequence[str],
         for key, call in calls.items():
             times[key].append(median_latency(call, repeat))
 
-    def median_ratio(key, reference):
-        return statistics.median(
-            a / b for a, b in zip(times[key], times[reference]))
+    def ratio(key, reference):
+        """(median, lowest, highest) of the per-round ratios."""
+        ratios = [a / b for a, b in zip(times[key], times[reference])]
+        return statistics.median(ratios), min(ratios), max(ratios)
 
     return dict(
         ms={key: statistics.median(t) * 1e3 for key, t in times.items()},
-        onnx_vs_torch={c: median_ratio((c, 'onnx'), (c, 'torch'))
+        onnx_vs_torch={c: ratio((c, 'onnx'), (c, 'torch'))
                        for c in configs},
-        vs_first={(c, rt): median_ratio((c, rt), (configs[0], rt))
+        vs_first={(c, rt): ratio((c, rt), (configs[0], rt))
                   for c in configs for rt in ('torch', 'onnx')})

@@ -98,8 +98,8 @@ def region_conv_export(x: Tensor, filters: Tensor, guide: Tensor,
     # (B, g, L, K/g) x (B, g, K/g, m*O/g) -> (B, g, L, m*O/g)
     patches = patches.view(batch, groups, -1, height * width).transpose(2, 3)
     weight = filters.reshape(batch, regions, groups, group_out, -1)
-    weight = weight.permute(0, 2, 4, 1, 3).reshape(batch, groups, -1,
-                                                    regions * group_out)
+    weight = weight.permute(0, 2, 4, 1, 3)
+    weight = weight.reshape(batch, groups, -1, regions * group_out)
     responses = torch.matmul(patches, weight)
     if groups > 1:
         # -> (B, L, m, g, O/g): output channels group-major, as nn.Conv2d.
