@@ -25,8 +25,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DATASETS, init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
+from .analysis.timing import keep_freed_memory, median_latency
 from .apis import build_model, load_config, task_of
+from .datasets import check_dataset
+from .openmmlab import verify_checkpoint
 
 INPUT_NAME = 'inputs'
 # Float32 tolerance of --verify: |ONNX Runtime - PyTorch| may not exceed
@@ -75,10 +81,6 @@ def load_model(config: str,
     are loaded through mmengine's CheckpointLoader and must fit the model
     exactly (mmdrconv.openmmlab.verify_checkpoint); without, the model keeps
     its initialisation (for latency measurements)."""
-    from mmengine.runner.checkpoint import _load_checkpoint_to_model
-
-    from .openmmlab import verify_checkpoint
-    from mmengine.model import revert_sync_batchnorm
     cfg = load_config(config, cfg_options)
     # SyncBN (multi-GPU configs) runs as plain BN in a single-process graph.
     model = revert_sync_batchnorm(build_model(cfg))
@@ -131,9 +133,6 @@ def sample_inputs(cfg: Config, model: nn.Module, index: int = 0
                   ) -> torch.Tensor:
     """Image ``index`` of the config's test dataset through its test pipeline
     and the model's data_preprocessor: the (1, 3, H, W) model input."""
-    from mmengine.registry import DATASETS, init_default_scope
-
-    from .datasets import check_dataset
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     check_dataset(dict(test_dataloader=dict(dataset=dataset_cfg)))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
@@ -234,7 +233,6 @@ def benchmark_runtimes(configs: Sequence[str],
     'onnx_vs_torch': {config: ratio}, 'vs_first': {(config, runtime):
     ratio to configs[0]}}``, each ratio as (median, min, max).
     """
-    from .analysis.timing import keep_freed_memory, median_latency
     torch.set_num_threads(threads)
     keep_freed_memory()
     inputs = torch.randn(batch_size, 3, *shape)

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .regions import region_index, region_keys
+
 
 def is_exporting() -> bool:
     """True while ``torch.export`` (strict or not; the default dynamo
@@ -41,14 +43,6 @@ def is_exporting() -> bool:
     return torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
-def _regions(guide: Tensor) -> Tensor:
-    """Region of every pixel, (B, H, W): argmax over m, lowest on ties.
-
-    torch.argmax returns the first maximum; it exports to ONNX ArgMax with
-    select_last_index=0, which does the same."""
-    return torch.argmax(guide, dim=1)
-
-
 def _pixel_rows(table: Tensor, guide: Tensor, per_pixel: bool) -> Tensor:
     """Each pixel's row of ``table``, gathered channels-last: (B, H, W, O).
 
@@ -56,16 +50,17 @@ def _pixel_rows(table: Tensor, guide: Tensor, per_pixel: bool) -> Tensor:
         table: (rows, O). ``per_pixel=False``: (B * m, O), one row per
             (sample, region); ``per_pixel=True``: (B * H * W * m, O), one
             row per (pixel, region).
-        guide: (B, m, H, W) guide logits.
+        guide: (B, m, H, W) guide logits. The region rule is the fast
+            path's (``regions.region_index``: first maximum), which exports
+            to ONNX ArgMax with select_last_index=0: the same on ties.
     """
     batch, regions, height, width = guide.shape
-    region = _regions(guide).reshape(batch, -1)  # (B, H*W)
     if per_pixel:
-        owner = torch.arange(region.numel(), device=guide.device)
-        owner = owner.view(batch, -1)
+        region = region_index(guide).reshape(-1)
+        pixel = torch.arange(region.numel(), device=guide.device)
+        keys = pixel * regions + region
     else:
-        owner = torch.arange(batch, device=guide.device).view(-1, 1)
-    keys = (owner * regions + region).reshape(-1)
+        keys = region_keys(guide)
     rows = torch.index_select(table, 0, keys)
     return rows.view(batch, height, width, table.shape[1])
 
