@@ -171,7 +171,7 @@ def run_suite(suite, work_dir, *extra, check=True):
     result = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/suite.py'), suite,
          '--work-dir', work_dir, *extra], cwd=osp.dirname(work_dir),
-        capture_output=True, text=True, timeout=900)
+        capture_output=True, text=True, timeout=2400)
     output = result.stdout + result.stderr
     if check:
         assert result.returncode == 0, output[-4000:]
