@@ -294,7 +294,7 @@ def test_a_failing_cell_is_reported_and_the_others_run(tmp_path,
 def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
     from mmdrconv.suite import load_suite
     monkeypatch.chdir(REPO)  # suite files name configs relative to the repo
-    from mmdrconv.suite.run import _cell_command, _data_options
+    from mmdrconv.suite.run import _cell_command
     suite = load_suite(osp.join(REPO, 'configs/suites/paper.py'))
     cells = suite.cells()
     assert len(cells) == 25 and suite.seeds == [0]
@@ -304,8 +304,9 @@ def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
     assert det[1:3] == ['-m', 'torch.distributed.run']
     assert '--nproc_per_node=8' in det and '--nproc_per_node=4' in seg
     assert det[-2:] == ['--launcher', 'pytorch'] and '--resume' in seg
-    # Real data stays where the configs expect it (data/coco, ...).
-    assert _data_options(suite, by_task['coco-mask-rcnn']) == {}
+    # The suite's dataset root is where every cell reads its data.
+    assert det[det.index('--data-root') + 1] == 'data/coco'
+    assert seg[seg.index('--data-root') + 1] == 'data/cityscapes'
     assert all(osp.isfile(osp.join(REPO, c.config)) for c in cells)
     # Every variant of the full preset has a real-data twin here.
     full = load_suite(osp.join(REPO, 'configs/suites/full.py'))
