@@ -6,6 +6,12 @@ import torch
 # Two cores: keep intra-op threads predictable and the run short.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+if not torch.cuda.is_available():
+    # The Triton kernels run on CPU tensors in Triton's interpreter. Set for
+    # the whole session, before anything imports triton: torch.compile (the
+    # deploy tests) imports it too, and triton reads the mode once.
+    os.environ.setdefault('TRITON_INTERPRET', '1')
+
 
 @pytest.fixture(autouse=True)
 def _seed():
