@@ -20,8 +20,11 @@ _mask_rcnn = _syn + 'mask-rcnn_r50-w16{}_fpn_synthetic-coco.py'
 _deeplab = _syn + 'deeplabv3_r50-w16-d8{}_synthetic-cityscapes.py'
 _mobilenet = _syn + 'mobilenet-v2-d8{}_deeplabv3_synthetic-cityscapes.py'
 _resnet_slots = dict(
-    standard='', drconv='-drconv-c3-c5', drconv_mixture='-drconv-mixture-c3-c5',
-    drconv_paper='-drconv-paper-c3-c5', dcnv2='-mdconv-c3-c5')
+    standard='',
+    drconv='-drconv-c3-c5',
+    drconv_mixture='-drconv-mixture-c3-c5',
+    drconv_paper='-drconv-paper-c3-c5',
+    dcnv2='-mdconv-c3-c5')
 _mobilenet_slots = dict(
     standard='', drconv='-drconv', drconv_mixture='-drconv-mixture')
 suite = dict(

@@ -9,7 +9,7 @@ difference excludes zero.
 """
 import math
 import statistics
-from typing import Dict, List, Mapping, Optional
+from typing import List, Mapping
 
 from scipy import stats as _scipy_stats
 
@@ -62,20 +62,15 @@ def paired_difference(values: Mapping[int, float],
     return summary
 
 
-def verdict(difference: dict, higher_is_better: bool = True) -> str:
-    """'ahead' / 'behind' when the interval of ``difference`` excludes
-    zero, otherwise :data:`NO_DIFFERENCE` (also without an interval)."""
+def verdict(difference: dict) -> str:
+    """'ahead' / 'behind' when the interval of ``difference`` (a metric
+    where higher is better) excludes zero, otherwise :data:`NO_DIFFERENCE`
+    (also without an interval)."""
     low, high = difference.get('low'), difference.get('high')
     if low is None or high is None:
         return NO_DIFFERENCE
     if low > 0:
-        return AHEAD if higher_is_better else BEHIND
+        return AHEAD
     if high < 0:
-        return BEHIND if higher_is_better else AHEAD
+        return BEHIND
     return NO_DIFFERENCE
-
-
-def by_seed(seeds: List[int], values: List[Optional[float]]) -> Dict[int,
-                                                                    float]:
-    """``{seed: value}`` for the seeds whose value is not None."""
-    return {s: v for s, v in zip(seeds, values) if v is not None}
