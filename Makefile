@@ -11,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PIN := -c requirements/constraints.txt
 STAMP := $(VENV)/.installed
 JOBS ?= $(shell nproc)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=20
 SUITE ?= configs/suites/demo.py
 # mmcv 2.1.0's setup.py needs pkg_resources APIs that setuptools 70 removed.
 MMCV_BUILD_SETUPTOOLS := 69.5.1

@@ -34,13 +34,15 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-def task_of(cfg: Config) -> str:
-    """'detection' or 'segmentation', from the config's default scope."""
+def codebase_of(cfg: Config) -> str:
+    """'mmdet' or 'mmseg': the codebase (as mmdeploy calls it) that builds
+    and evaluates the config's model, from its default scope. ("Task" is
+    kept for a row of the benchmark suite.)"""
     scope = cfg.get('default_scope', 'mmdet')
     if scope not in ('mmdet', 'mmseg'):
         raise ValueError(f"default_scope must be 'mmdet' or 'mmseg', got "
                          f'{scope!r}')
-    return 'detection' if scope == 'mmdet' else 'segmentation'
+    return scope
 
 
 def build_model(cfg: Config) -> torch.nn.Module:

@@ -30,7 +30,7 @@ from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from .analysis.timing import keep_freed_memory, median_latency
-from .apis import build_model, load_config, task_of
+from .apis import build_model, codebase_of, load_config
 from .datasets import check_dataset
 from .openmmlab import verify_checkpoint
 
@@ -94,7 +94,7 @@ def load_model(config: str,
 
 def deployable(cfg: Config, model: nn.Module) -> nn.Module:
     """The part of ``model`` that is exported, as a one-input module."""
-    if task_of(cfg) == 'segmentation':
+    if codebase_of(cfg) == 'mmseg':
         return SegmentorLogits(model).eval()
     return DetectorFeatures(model).eval()
 

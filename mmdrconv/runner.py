@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
-from .apis import task_of
+from .apis import codebase_of
 from .datasets import check_dataset
 from .datasets.data_root import align_evaluator_ann_files, set_data_root
 from .datasets.evaluation_check import EvaluationDataCheckHook
@@ -51,7 +51,7 @@ def prepare_train_cfg(cfg: Config,
         # float16 + loss scaling on CUDA; bfloat16 autocast on the CPU.
         cuda = torch.cuda.is_available()
         cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, cuda,
-                                              task_of(cfg))
+                                              codebase_of(cfg))
         if not cuda and cpu_has_native_bfloat16() is False:
             print_log(SLOW_BFLOAT16, logger='current', level=logging.WARNING)
     if resume == 'auto':
@@ -91,7 +91,7 @@ def prepare_test_cfg(cfg: Config,
                              'default_hooks (the upstream configs have one)')
         hook.update(draw=True, show=show, wait_time=wait_time)
         if show_dir:
-            if task_of(cfg) == 'detection':
+            if codebase_of(cfg) == 'mmdet':
                 hook.test_out_dir = show_dir
             else:
                 # mmseg paints every 50th batch by default; a user asking
@@ -124,7 +124,7 @@ def build_runner(cfg: Config) -> Runner:
 def add_prediction_dump(runner: Runner, cfg: Config, out: str) -> None:
     """--out: a .pkl of predictions (detection), or a folder of predicted
     label maps (segmentation), as the upstream test tools do."""
-    if task_of(cfg) == 'detection':
+    if codebase_of(cfg) == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         if not out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file for detection, got '

@@ -69,8 +69,8 @@ def _coco_val(CocoDataset, data_root):
 def test_cityscapes_labels_follow_cityscapesscripts(data_root):
     import cv2
     from cityscapesscripts.helpers.labels import id2label
-    ids = sorted(glob.glob(str(data_root / 'cityscapes/gtFine/train/*/'
-                                         '*_labelIds.png')))
+    ids = sorted(glob.glob(str(
+        data_root / 'cityscapes/gtFine/train/*/*_labelIds.png')))
     assert len(ids) == 4
     for path in ids:
         label_ids = cv2.imread(path, cv2.IMREAD_UNCHANGED)

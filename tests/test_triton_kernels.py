@@ -261,8 +261,7 @@ def test_region_scale_fused_channel_slices_and_ties():
     both = torch.randn(2, 12, 5, 6, device=DEVICE)
     both[:, 9:] = torch.randint(0, 2, (2, 3, 5, 6), device=DEVICE).float()
     both = both.contiguous(memory_format=torch.channels_last)
-    inputs = dict(out=both[:, :9], scales=torch.randn(2, 3, 9,
-                                                       device=DEVICE),
+    inputs = dict(out=both[:, :9], scales=torch.randn(2, 3, 9, device=DEVICE),
                   guide=both[:, 9:], bias=torch.randn(9, device=DEVICE))
     grad_y = torch.randn(2, 9, 5, 6, device=DEVICE)
     assert_close_to(

@@ -5,7 +5,7 @@ from typing import Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from ..apis import model_cfg, num_classes_of, task_of
+from ..apis import codebase_of, model_cfg, num_classes_of
 
 
 def random_batch(cfg: Config,
@@ -18,7 +18,7 @@ def random_batch(cfg: Config,
     segmentation: a random label map.
     """
     height, width = size
-    if task_of(cfg) == 'detection':
+    if codebase_of(cfg) == 'mmdet':
         from mmdet.testing import demo_mm_inputs
         with_mask = 'mask_head' in str(model_cfg(cfg))
         return demo_mm_inputs(

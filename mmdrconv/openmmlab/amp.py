@@ -26,7 +26,7 @@ class CPUBFloat16OptimWrapper(OptimWrapper):
 
 
 def amp_optim_wrapper(optim_wrapper: dict, cuda: bool,
-                      task: str = 'segmentation') -> dict:
+                      codebase: str = 'mmseg') -> dict:
     """``optim_wrapper`` for ``--amp``: mmengine's AmpOptimWrapper (float16
     with dynamic loss scaling) on CUDA, bfloat16 CPU autocast without it.
 
@@ -35,7 +35,7 @@ def amp_optim_wrapper(optim_wrapper: dict, cuda: bool,
     the first iteration with "expected scalar type Float but found
     BFloat16").
     """
-    if not cuda and task == 'detection':
+    if not cuda and codebase == 'mmdet':
         raise ValueError(
             '--amp without CUDA means bfloat16 autocast on the CPU, which '
             "cannot train detectors: mmcv's CPU ops (nms in the RPN / "

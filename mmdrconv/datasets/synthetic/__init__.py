@@ -1,0 +1,97 @@
+"""Small COCO- and Cityscapes-format datasets, generated from a seed.
+
+Scenes are built so that one filter for the whole image is a poor fit: the
+classes differ in texture as much as in shape, objects vary in scale and
+occlude each other, and stuff classes have their own textures. The files
+follow the real formats exactly, so the standard readers and metrics apply:
+mmdet's CocoDataset + CocoMetric (pycocotools), mmseg's CityscapesDataset +
+IoUMetric. One module per dataset (``coco``, ``cityscapes``) over shared
+``textures``; this module generates either once per request.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+
+from .cityscapes import CITYSCAPES_CITY, generate_cityscapes
+from .coco import COCO_CLASSES, generate_coco
+
+__all__ = ['generate', 'check_generate_options', 'generate_coco',
+           'generate_cityscapes', 'COCO_CLASSES', 'CITYSCAPES_CITY',
+           'MIN_IMAGE_SIDE']
+
+# What each generator writes under its root: replaced as a whole when the
+# data is regenerated, so no file of an earlier, larger request survives.
+GENERATED_PATHS = dict(coco=('train', 'val', 'annotations'),
+                       cityscapes=('leftImg8bit', 'gtFine'))
+MIN_IMAGE_SIDE = 32  # smaller images leave no room for the objects
+
+
+def check_generate_options(task: str, options: dict) -> None:
+    """Raise ValueError naming a generation option that makes no sense."""
+    if task not in GENERATED_PATHS:
+        raise ValueError(f'unknown dataset {task!r}; use one of '
+                         f'{sorted(GENERATED_PATHS)}')
+    for name in ('num_train', 'num_val', 'max_objects'):
+        value = options.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < 1:
+            unit = 'objects' if name == 'max_objects' else 'images'
+            raise ValueError(f'{name} must be a positive number of {unit}, '
+                             f'got {value!r}')
+    seed = options.get('seed', 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f'seed must be an int >= 0, got {seed!r}')
+    size = options.get('image_size')
+    if size is not None:
+        if len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool)
+                for v in size):
+            raise ValueError(f'image_size must be (height, width), got '
+                             f'{size!r}')
+        if min(size) < MIN_IMAGE_SIDE:
+            raise ValueError(f'image_size {tuple(size)}: height and width '
+                             f'must be at least {MIN_IMAGE_SIDE} pixels')
+
+
+def generate(task: str, root: str, **options) -> None:
+    """Generate the dataset of ``task`` ('coco' or 'cityscapes') at ``root``
+    once; a marker file records the options, so a changed request or an
+    interrupted generation is redone.
+
+    Regenerating replaces the earlier files (it is written aside first, then
+    swapped in). Files under ``root`` that this function did not write are
+    never deleted: if the paths it writes exist without its marker,
+    FileExistsError names them.
+    """
+    check_generate_options(task, options)
+    marker = osp.join(root, f'.generated-{task}.json')
+    request = json.dumps(dict(sorted(options.items())), default=list)
+    if osp.isfile(marker):
+        with open(marker) as f:
+            if f.read() == request:
+                return
+    else:
+        foreign = [osp.join(root, p) for p in GENERATED_PATHS[task]
+                   if osp.exists(osp.join(root, p))]
+        if foreign:
+            raise FileExistsError(
+                f'{", ".join(foreign)} already exist and were not written by '
+                f'the {task} generator (no {marker}); generating there '
+                'would mix or delete other data. Choose another folder, or '
+                'remove them first.')
+    makers = dict(coco=generate_coco, cityscapes=generate_cityscapes)
+    os.makedirs(root, exist_ok=True)
+    staging = osp.join(root, f'.staging-{task}')
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        makers[task](staging, **options)
+        with open(marker, 'w') as f:
+            f.write('incomplete')  # ours, but not a finished request
+        for path in GENERATED_PATHS[task]:
+            shutil.rmtree(osp.join(root, path), ignore_errors=True)
+            os.replace(osp.join(staging, path), osp.join(root, path))
+        with open(marker, 'w') as f:
+            f.write(request)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
