@@ -12,9 +12,9 @@
 #                   dcn slot, as mmdet's *_r50-mdconv-c3-c5_* configs
 # The MobileNetV2 task puts DRConv in every 1x1 conv of the blocks, as the
 # official ShuffleNetV2 code does; depthwise convs stay standard.
-# Run: python tools/suite.py configs/suites/full.py  (120 iterations per
-# cell: sized from measured per-iteration times for at most 2 hours on 2
-# cores; see docs/suite.md).
+# Run: python tools/suite.py configs/suites/full.py  (50 iterations per
+# cell: sized from the per-iteration times measured on an idle 2-core
+# machine for at most 2 hours; measured time in docs/suite.md).
 _syn = 'configs/synthetic/'
 _mask_rcnn = _syn + 'mask-rcnn_r50-w16{}_fpn_synthetic-coco.py'
 _deeplab = _syn + 'deeplabv3_r50-w16-d8{}_synthetic-cityscapes.py'
@@ -38,16 +38,16 @@ suite = dict(
                         num_val=40, seed=0)),
     tasks=[
         dict(name='coco-instance', dataset='coco',
-             metrics=['coco/bbox_mAP', 'coco/segm_mAP'], max_iters=120,
+             metrics=['coco/bbox_mAP', 'coco/segm_mAP'], max_iters=50,
              image_size=(128, 128),
              variants={k: _mask_rcnn.format(v)
                        for k, v in _resnet_slots.items()}),
         dict(name='cityscapes-semantic', dataset='cityscapes',
-             metrics=['mIoU'], max_iters=120, image_size=(128, 256),
+             metrics=['mIoU'], max_iters=50, image_size=(128, 256),
              variants={k: _deeplab.format(v)
                        for k, v in _resnet_slots.items()}),
         dict(name='cityscapes-mobilenetv2', dataset='cityscapes',
-             metrics=['mIoU'], max_iters=120, image_size=(128, 256),
+             metrics=['mIoU'], max_iters=50, image_size=(128, 256),
              variants={k: _mobilenet.format(v)
                        for k, v in _mobilenet_slots.items()}),
     ],
