@@ -447,14 +447,15 @@ def test_regenerating_replaces_the_old_data(tmp_path):
 
 
 def test_interrupted_regeneration_keeps_the_old_data(tmp_path, monkeypatch):
-    from mmdrconv.datasets import generate, synthetic
+    from mmdrconv.datasets import generate
+    from mmdrconv.datasets.synthetic import coco
     root = str(tmp_path / 'coco')
     generate('coco', root, num_train=2, num_val=1, image_size=(32, 48))
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, '_coco_scene', interrupted)
+    monkeypatch.setattr(coco, '_coco_scene', interrupted)
     with pytest.raises(KeyboardInterrupt):
         generate('coco', root, num_train=5, num_val=1, image_size=(32, 48))
     assert _files(f'{root}/train') == ['train_000000.png', 'train_000001.png']
