@@ -180,12 +180,14 @@ def run_suite(suite, work_dir, *extra, check=True):
 
 @pytest.fixture(scope='module')
 def smoke(tmp_path_factory, synthetic_data):
-    # Every cell of the smoke preset; profiling (one process per variant)
-    # is covered on a few variants below, to keep this test short.
+    # Every cell of the smoke preset, two at a time (a cell is mostly
+    # single-threaded start-up); profiling (one process per variant) is
+    # covered on a few variants below, to keep this test short.
     folder = tmp_path_factory.mktemp('suite')
     suite = smoke_suite(folder, synthetic_data)
     work_dir = str(folder / 'smoke')
-    return work_dir, run_suite(suite, work_dir, '--skip-profile')[1], suite
+    output = run_suite(suite, work_dir, '--skip-profile', '--jobs', '2')[1]
+    return work_dir, output, suite
 
 
 def test_every_variant_trains_and_is_compared(smoke):
@@ -222,6 +224,7 @@ def test_every_variant_trains_and_is_compared(smoke):
         assert f'## {task}' in report
     assert 'seeds: [0]' in report and '2 iterations' in report
     assert 'from seed 0 alone, no interval' in report
+    assert 'cells ran 2 at a time' in report
     assert '[smoke 1/13]' in output and 'Iter(train)' in output
 
 
@@ -232,7 +235,7 @@ def test_rerun_skips_finished_and_resumes_interrupted(smoke):
     cell = osp.join(work_dir, 'cityscapes-semantic', 'drconv', 'seed0')
     os.remove(osp.join(cell, 'cell_result.json'))
     assert osp.isfile(osp.join(cell, 'last_checkpoint'))
-    output = run_suite(suite, work_dir, '--skip-profile')[1]
+    output = run_suite(suite, work_dir, '--skip-profile', '--jobs', '2')[1]
     assert output.count('finished earlier, skipped') == 12
     assert 'resuming from its last checkpoint' in output
     with open(osp.join(cell, 'cell_result.json')) as f:
@@ -272,7 +275,7 @@ def test_a_failing_cell_is_reported_and_the_others_run(tmp_path,
         " if task['name'] == 'coco-instance' else {})\n"
         "    for task in _base_.suite.tasks[:2]])\n")
     code, _ = run_suite(str(suite), str(tmp_path / 'out'), '--skip-profile',
-                        check=False)
+                        '--jobs', '2', check=False)
     assert code != 0  # failures are the exit status
     with open(tmp_path / 'out' / 'results.json') as f:
         cells = json.load(f)['cells']
@@ -307,3 +310,13 @@ def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
     full = load_suite(osp.join(REPO, 'configs/suites/full.py'))
     paper_variants = {v for t in suite.tasks for v in t.variants}
     assert {v for t in full.tasks for v in t.variants} <= paper_variants
+
+
+def test_jobs_must_be_a_positive_count(capsys):
+    from mmdrconv.suite.run import main, run_suite
+    with pytest.raises(SystemExit) as exit_:
+        main(['configs/suites/smoke.py', '--jobs', '0'])
+    assert exit_.value.code == 2
+    assert '--jobs must be at least 1, got 0' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='jobs must be a positive int'):
+        run_suite('configs/suites/smoke.py', jobs=1.5)

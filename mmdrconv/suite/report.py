@@ -227,14 +227,19 @@ def _digits(rows: List[dict]) -> Dict[str, int]:
 
 
 def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
-             cell_time_s: float, plots: List[str]) -> str:
+             cell_time_s: float, plots: List[str], jobs: int = 1) -> str:
     lines = [f'# Suite `{suite.name}`', '',
              f'- suite file: `{suite.source}`; seeds: {suite.seeds}',
              f'- machine: {machine()}',
              f'- report written {time.strftime("%Y-%m-%d %H:%M")}; this '
              f'invocation took {wall_time_s / 60:.1f} min; the cells '
              f'(train + eval) took {cell_time_s / 60:.1f} min in all '
-             '(finished cells are not re-run)', '']
+             '(finished cells are not re-run)']
+    if jobs > 1:
+        lines.append(f'- cells ran {jobs} at a time, sharing the machine: '
+                     'their training times are contended, not comparable '
+                     'with a one-job run')
+    lines.append('')
     for name, data in suite.datasets.items():
         if data.get('generate'):
             lines.append(f'- dataset `{name}`: generated at `{data["root"]}`'
@@ -290,7 +295,7 @@ def write_csv(path: str, rows: List[dict]) -> None:
 
 
 def write_report(suite: Suite, cells: List[Cell], results: List[dict],
-                 profiles: Dict, wall_time_s: float) -> dict:
+                 profiles: Dict, wall_time_s: float, jobs: int = 1) -> dict:
     from .plots import plot_all
     rows = summarize(suite, cells, results, profiles)
     mmengine.mkdir_or_exist(suite.work_dir)
@@ -301,6 +306,7 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
     mmengine.dump(dict(suite=suite.name, source=suite.source,
                        seeds=suite.seeds, machine=machine(),
                        confidence=CONFIDENCE, wall_time_s=wall_time_s,
+                       jobs=jobs,
                        summary=rows,
                        cells=[dict(task=c.task.name, variant=c.variant,
                                    seed=c.seed, work_dir=c.work_dir, **r)
@@ -309,6 +315,7 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
     write_csv(files['csv'], rows)
     with open(files['markdown'], 'w') as f:
         cell_time_s = sum(r.get('wall_time_s', 0) for r in results)
-        f.write(markdown(suite, rows, wall_time_s, cell_time_s, plots))
+        f.write(markdown(suite, rows, wall_time_s, cell_time_s, plots,
+                         jobs))
     failed = sum(r.get('status') != 'ok' for r in results)
     return dict(files, plots=plots, failed=failed, summary=rows)

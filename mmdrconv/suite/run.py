@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
 import mmengine
@@ -39,10 +40,15 @@ def _data_root(suite: Suite, cell: Cell) -> Optional[str]:
     return suite.datasets[cell.task.dataset].get('root')
 
 
-def _stream(command: List[str], log_file: str, prefix: str) -> tuple:
-    """Run ``command``, echo its progress lines, keep all in ``log_file``."""
+def _stream(command: List[str], log_file: str, prefix: str,
+            threads: Optional[int] = None) -> tuple:
+    """Run ``command``, echo its progress lines, keep all in ``log_file``.
+    ``threads`` caps the child's intra-op threads (cells run side by side
+    must not oversubscribe the cores)."""
     tail = collections.deque(maxlen=40)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads:
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(threads)
     with open(log_file, 'a') as log, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, env=env) as process:
@@ -103,7 +109,8 @@ def _checked(cell: Cell, result: dict, prefix: str) -> dict:
     return dict(result, status='failed', error=error, missing_metrics=True)
 
 
-def run_cell(suite: Suite, cell: Cell, index: int, total: int) -> dict:
+def run_cell(suite: Suite, cell: Cell, index: int, total: int,
+             threads: Optional[int] = None) -> dict:
     prefix = f'[{suite.name} {index}/{total}]'
     result = _load_json(cell.result_file)
     if result is not None:
@@ -118,7 +125,8 @@ def run_cell(suite: Suite, cell: Cell, index: int, total: int) -> dict:
           f" ({cell.config})", flush=True)
     start = time.time()
     code, tail = _stream(_cell_command(suite, cell, resume),
-                         osp.join(cell.work_dir, 'cell.log'), prefix)
+                         osp.join(cell.work_dir, 'cell.log'), prefix,
+                         threads)
     result = _load_json(cell.result_file) if code == 0 else None
     if result is None:
         result = dict(status='failed', error=_last_error(tail),
@@ -194,26 +202,45 @@ def prepare_data(suite: Suite) -> None:
 
 
 def run_suite(path: str, work_dir: Optional[str] = None,
-              skip_profile: bool = False) -> dict:
+              skip_profile: bool = False, jobs: int = 1) -> dict:
+    """Run every cell of a suite, ``jobs`` at a time, then profile every
+    variant (one at a time) and write the report.
+
+    With ``jobs > 1`` each cell gets ``cpu_count // jobs`` threads and the
+    cells share the machine, so their training times are not comparable
+    with a one-job run (the report says so); meant for checks and for
+    machines with many cores."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f'jobs must be a positive int, got {jobs!r}')
     suite = load_suite(path, work_dir)
     start = time.time()
     prepare_data(suite)
     cells = suite.cells()
-    results = []
-    wrong_metrics = {}  # task name -> error: its other cells are not run
-    for i, cell in enumerate(cells):
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    wrong_metrics = {}  # task name -> error: its later cells are not run
+
+    def run(i: int) -> dict:
+        cell = cells[i]
         if cell.task.name in wrong_metrics:
             print(f'[{suite.name} {i + 1}/{len(cells)}] {cell.label}: not '
                   'run (fix the metric names first)', flush=True)
-            results.append(dict(status='failed',
-                                error=wrong_metrics[cell.task.name]))
-            continue
-        results.append(run_cell(suite, cell, i + 1, len(cells)))
-        if results[-1].get('missing_metrics'):
-            wrong_metrics[cell.task.name] = results[-1]['error']
+            return dict(status='failed', error=wrong_metrics[cell.task.name])
+        result = run_cell(suite, cell, i + 1, len(cells), threads)
+        if result.get('missing_metrics'):
+            wrong_metrics[cell.task.name] = result['error']
+        return result
+
+    if jobs == 1:
+        results = [run(i) for i in range(len(cells))]
+    else:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            results = list(pool.map(run, range(len(cells))))
+        finally:  # Ctrl-C: the running cells stop with it, no new ones
+            pool.shutdown(wait=True, cancel_futures=True)
     profiles = {} if skip_profile else profile_variants(suite)
     report = write_report(suite, cells, results, profiles,
-                          wall_time_s=time.time() - start)
+                          wall_time_s=time.time() - start, jobs=jobs)
     print(f'[{suite.name}] report: {report["markdown"]}', flush=True)
     return report
 
@@ -227,8 +254,15 @@ def main(argv=None):
     parser.add_argument('--work-dir', help='default: work_dirs/<suite name>')
     parser.add_argument('--skip-profile', action='store_true',
                         help='no latency / memory / FLOPs measurements')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='cells run at once, each with cores / jobs '
+                        'threads (default 1; training times are then '
+                        'contended)')
     args = parser.parse_args(argv)
-    report = run_suite(args.suite, args.work_dir, args.skip_profile)
+    if args.jobs < 1:
+        parser.error(f'--jobs must be at least 1, got {args.jobs}')
+    report = run_suite(args.suite, args.work_dir, args.skip_profile,
+                       args.jobs)
     print(open(report['markdown']).read())
     if report['failed']:
         sys.exit(f"{report['failed']} cell(s) failed; see the report")
