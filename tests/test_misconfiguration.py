@@ -403,7 +403,7 @@ def test_suite_metric_the_evaluator_does_not_produce_fails_the_task(
     from mmdrconv.suite import run as suite_run
     launched = []
 
-    def fake_cell_process(command, log_file, prefix):
+    def fake_cell_process(command, log_file, prefix, threads=None):
         launched.append(command)
         result_file = command[command.index('mmdrconv.suite.cell') + 3]
         with open(result_file, 'w') as f:
@@ -699,7 +699,7 @@ def test_suite_reruns_a_cell_whose_result_file_was_cut_short(
     from mmdrconv.suite import run as suite_run
     launched = []
 
-    def fake_cell_process(command, log_file, prefix):
+    def fake_cell_process(command, log_file, prefix, threads=None):
         launched.append(command)
         result_file = command[command.index('mmdrconv.suite.cell') + 3]
         with open(result_file, 'w') as f:
