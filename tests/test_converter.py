@@ -189,6 +189,16 @@ def test_shared_conv_excluded_under_any_name_stays():
         convert_to_drconv(model, include=['*'], exclude=['2.0'])
 
 
+def test_tied_weights_stay_tied():
+    first, second = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3,
+                                                             padding=1)
+    second.weight = first.weight
+    model = nn.Sequential(first, second)
+    convert_to_drconv(model, region_num=2)
+    assert model[0].weight is model[1].weight is first.weight
+    assert model[0].bias is not model[1].bias
+
+
 @pytest.mark.parametrize('weight_grad, bias_grad', [(True, True),
                                                     (False, False),
                                                     (False, True)])
