@@ -1,7 +1,9 @@
 """Memory layout of region_conv: sorted pixel runs and gathered patches.
 
-Pixels are sorted by (sample, region); each run of equal keys is one dense
-GEMM between the gathered input patches and that region's filter.
+Pixels are sorted by (sample, region) (:class:`SortedRuns`, the run plan
+the Triton path cuts into tiles too); on the PyTorch path each run of equal
+keys is one dense GEMM between the gathered input patches and that region's
+filter (:class:`Plan`).
 - Patches are gathered chunk by chunk into one reused buffer with
   ``index_select(out=...)``: a fresh 90 MB im2col costs ~10x more in page
   faults than the copy itself (2-core AVX-512 CPU, torch 2.13). No tensor of
