@@ -25,6 +25,7 @@ from fnmatch import fnmatchcase
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
+from torch.nn.utils import parametrize
 
 from .layers import DRConv, ModulatedDRConv
 
@@ -139,6 +140,10 @@ def _unconvertible(conv: nn.Module) -> Optional[str]:
         return f'{kind}: DRConv replaces 2-d convolutions only'
     if not isinstance(conv, nn.Conv2d):
         return f'{kind}: not a convolution'
+    if parametrize.is_parametrized(conv):
+        names = ', '.join(conv.parametrizations.keys())
+        return (f'parametrized ({names}, torch.nn.utils.parametrize); '
+                'DRConv would drop the parametrization')
     if type(conv) is not nn.Conv2d:
         return (f'{kind}: a subclass of nn.Conv2d whose forward may do more '
                 'than a convolution; DRConv would drop it')

@@ -356,6 +356,11 @@ def test_reparametrised_conv_is_refused():
     with pytest.raises(ValueError, match=r'0: holds weight_orig, weight_u, '
                        r'weight_v besides its weight and bias'):
         convert_to_drconv(model, include=['0'])
+    parametrized = nn.utils.parametrizations.weight_norm(nn.Conv2d(4, 4, 1))
+    with pytest.raises(ValueError, match=r'0: parametrized \(weight, '
+                       r'torch\.nn\.utils\.parametrize\); DRConv would '
+                       'drop the parametrization'):
+        convert_to_drconv(nn.Sequential(parametrized), include=['0'])
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter('always')
         convert_to_drconv(model, region_num=2)
