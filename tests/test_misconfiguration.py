@@ -1,158 +1,25 @@
 """Misconfiguration and bad input stop with an error that names the problem
-(issue 13): the converter, the data root, the COCO evaluator's annotation
-file, the suite file, data generation, visualisation, AMP on the CPU,
-mismatched checkpoints and a failing checkpoint save."""
+(issue 13): the data root, the COCO evaluator's annotation file, the suite
+file, data generation, visualisation, AMP on the CPU, mismatched checkpoints
+and a failing checkpoint save. (The converter's cases are in
+tests/test_converter.py.)"""
 import errno
 import json
 import os
 import os.path as osp
 import shutil
-import warnings
 
 import pytest
 import torch
 import torch.nn as nn
 
-from mmdrconv import DRConv, convert_to_drconv
+from mmdrconv import DRConv
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET = osp.join(REPO, 'configs/synthetic/'
                'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
 SEG = osp.join(REPO, 'configs/synthetic/'
                'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
-
-
-# ------------------------------------------------------------- converter
-class PaddedConv(nn.Conv2d):
-    """A Conv2d subclass that does more than a convolution."""
-
-    def forward(self, x):
-        return super().forward(x) + 1
-
-
-def toy_model():
-    model = nn.Sequential()
-    model.add_module('stem', nn.Conv2d(3, 8, 3, padding=1))
-    model.add_module('block', nn.Sequential(
-        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 1)))
-    model.add_module('up', nn.ConvTranspose2d(8, 8, 2, stride=2))
-    model.add_module('reflect', nn.Conv2d(8, 8, 3, padding=1,
-                                          padding_mode='reflect'))
-    model.add_module('custom', PaddedConv(8, 8, 3, padding=1))
-    model.add_module('same', nn.Conv2d(8, 8, 3, padding='same'))
-    model.add_module('same_even', nn.Conv2d(8, 8, 2, padding='same'))
-    model.add_module('conv1d', nn.Conv1d(8, 8, 3))
-    model.add_module('fc', nn.Linear(8, 2))
-    return model
-
-
-@pytest.mark.parametrize('name, reason', [
-    ('fc', 'fc: Linear: not a convolution'),
-    ('up', 'up: ConvTranspose2d: a transposed convolution'),
-    ('reflect', "reflect: padding_mode='reflect'; DRConv pads with zeros"),
-    ('custom', 'custom: PaddedConv: a subclass of nn.Conv2d'),
-    ('conv1d', 'conv1d: Conv1d: DRConv replaces 2-d convolutions only'),
-])
-def test_converter_refuses_a_named_module_it_cannot_convert(name, reason):
-    model = toy_model()
-    with pytest.raises(ValueError) as error:
-        convert_to_drconv(model, include=[name], region_num=2)
-    message = str(error.value)
-    assert message.startswith(f'convert_to_drconv: include pattern {name!r} '
-                              'names a module that cannot be converted:')
-    assert reason in message
-    assert not any(isinstance(m, DRConv) for m in model.modules())
-
-
-def test_converter_names_patterns_that_match_nothing():
-    with pytest.raises(ValueError, match=r"include pattern 'blok\.\*' "
-                       r"matches no module name; did you mean 'block\.\d'"):
-        convert_to_drconv(toy_model(), include=['blok.*'])
-    with pytest.raises(ValueError, match=r"exclude pattern 'block\.9' "
-                       'matches no module name'):
-        convert_to_drconv(toy_model(), include=['block.*'],
-                          exclude=['block.9'])
-    with pytest.raises(ValueError, match='include is empty'):
-        convert_to_drconv(toy_model(), include=[])
-
-
-def test_converter_explains_a_pattern_that_converts_nothing():
-    with pytest.raises(ValueError) as error:
-        convert_to_drconv(toy_model(), include=['f*', 'stem'])
-    assert str(error.value) == (
-        "convert_to_drconv: include pattern 'f*' converts nothing; it "
-        'matches 1 module(s), none convertible:\n  fc: Linear: not a '
-        'convolution')
-    # A container named without a wildcard: say how to reach its convs.
-    with pytest.raises(ValueError, match=r"use 'block\.\*'"):
-        convert_to_drconv(toy_model(), include=['block'])
-    # The kernel_size filter applies to named convs too.
-    with pytest.raises(ValueError, match=r'stem: kernel_size \(3, 3\) is not '
-                       r'the requested kernel_size=\(1, 1\)'):
-        convert_to_drconv(toy_model(), include=['stem'], kernel_size=1)
-    with pytest.raises(ValueError, match=r"block\.0: excluded by 'block\.0'"):
-        convert_to_drconv(toy_model(), include=['block.0'],
-                          exclude=['block.0'])
-
-
-def test_wildcard_converts_what_it_can_and_warns_about_convs_it_cannot():
-    model = toy_model()
-    x = torch.randn(2, 8, 9, 9)
-    with torch.no_grad():
-        before = {name: getattr(model, name)(x) for name in
-                  ('same', 'same_even')}
-    with pytest.warns(UserWarning) as record:
-        convert_to_drconv(model, region_num=2)
-    messages = [str(r.message) for r in record
-                if str(r.message).startswith('convert_to_drconv')]
-    assert len(messages) == 1
-    message = messages[0]
-    assert message.startswith("convert_to_drconv: include pattern '*' leaves "
-                              '4 convolution(s) unconverted:')
-    for name in ('up', 'reflect', 'custom', 'conv1d'):
-        assert f'\n  {name}: ' in message
-    assert 'fc' not in message  # not a convolution: skipped silently
-    converted = sorted(n for n, m in model.named_modules()
-                       if isinstance(m, DRConv))
-    assert converted == ['block.0', 'block.2', 'same', 'same_even', 'stem']
-    # padding='same' (even kernels pad one side more) is kept, and the
-    # modulated DRConv starts as the conv it replaced.
-    with torch.no_grad():
-        for name, expected in before.items():
-            torch.testing.assert_close(getattr(model, name)(x), expected)
-    # Converting again must not touch the DRConvs' own guide convs.
-    with pytest.raises(ValueError) as error:
-        convert_to_drconv(model, include=['stem*', 'block.*'])
-    assert "'stem*' converts nothing" in str(error.value)
-    assert 'stem: already a DRConv' in str(error.value)
-    assert "stem.guide: part of the DRConv 'stem'" in str(error.value)
-    assert type(model.stem.guide) is nn.Conv2d
-
-
-def test_converter_without_warning_when_everything_converts():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        convert_to_drconv(model, region_num=2)
-    assert isinstance(model[0], DRConv)
-    layer = convert_to_drconv(nn.Conv2d(3, 4, 1), region_num=2)
-    assert isinstance(layer, DRConv) and layer.kernel_size == (1, 1)
-
-
-def test_config_level_converter_raises_with_the_pattern():
-    from mmengine.registry import MODELS, DefaultScope
-    import mmdet.models  # noqa: F401
-
-    import mmdrconv.openmmlab  # noqa: F401  (registers ConvertToDRConv)
-    with DefaultScope.overwrite_default_scope('mmdet'), \
-            pytest.raises(ValueError) as error:
-        MODELS.build(dict(type='ConvertToDRConv',
-                          model=dict(type='ResNet', depth=18),
-                          include=['backbone.layer4.*.conv2']))
-    # ResNet alone has no 'backbone.' prefix: the message shows real names.
-    assert "include pattern 'backbone.layer4.*.conv2' matches no module " \
-           'name' in str(error.value)
-    assert "'layer4.0.conv2'" in str(error.value)
 
 
 # ------------------------------------------------------------- data root

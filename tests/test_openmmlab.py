@@ -74,26 +74,6 @@ def test_resnet_dcn_slot(scope, backbone):
     assert model.layer4[0].conv2.guide.weight.grad is not None
 
 
-def test_converter_keeps_keys_and_function():
-    model = nn.Sequential()
-    model.add_module('stem', nn.Conv2d(3, 8, 3, padding=1))
-    model.add_module('block', nn.Sequential(nn.Conv2d(8, 8, 3, padding=1),
-                                            nn.ReLU(), nn.Conv2d(8, 8, 1)))
-    x = torch.randn(2, 3, 10, 10)
-    expected = model(x)
-    state = model.state_dict()
-    convert_to_drconv(model, include=['block.*'], exclude=['block.2'],
-                      region_num=4)
-    assert type(model.stem) is nn.Conv2d
-    assert isinstance(model.block[0], DRConv)
-    assert type(model.block[2]) is nn.Conv2d
-    # Modulated DRConv starts as the conv it replaced, under the same keys.
-    torch.testing.assert_close(model(x), expected)
-    assert set(state) <= set(model.state_dict())
-    convert_to_drconv(model, kernel_size=1)  # pointwise only
-    assert isinstance(model.block[2], DRConv) and type(model.stem) is nn.Conv2d
-
-
 UPSTREAM = [
     'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
     'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
@@ -135,6 +115,21 @@ def test_config_level_converter():
     assert type(model).__name__ == 'FasterRCNN'
     drconvs = [n for n, m in model.named_modules() if isinstance(m, DRConv)]
     assert drconvs == [f'backbone.layer4.{i}.conv2' for i in range(3)]
+
+
+def test_config_level_converter_raises_with_the_pattern():
+    import mmdet.models  # noqa: F401
+
+    import mmdrconv.openmmlab  # noqa: F401  (registers ConvertToDRConv)
+    with DefaultScope.overwrite_default_scope('mmdet'), \
+            pytest.raises(ValueError) as error:
+        MODELS.build(dict(type='ConvertToDRConv',
+                          model=dict(type='ResNet', depth=18),
+                          include=['backbone.layer4.*.conv2']))
+    # ResNet alone has no 'backbone.' prefix: the message shows real names.
+    assert "include pattern 'backbone.layer4.*.conv2' matches no module " \
+           'name' in str(error.value)
+    assert "'layer4.0.conv2'" in str(error.value)
 
 
 def _model_configs():

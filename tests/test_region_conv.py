@@ -226,8 +226,8 @@ def test_padded_and_chunked_plans_agree(monkeypatch, chunk_elements):
     # per-run plan with runs split over chunks.
     monkeypatch.setattr(layout, 'CHUNK_ELEMENTS', chunk_elements)
     inputs = make_inputs(3, 5, 7, 4, 3, 1, 1, 1, 1, size=(11, 10))
-    geom = layout.Geometry(inputs[0].shape, inputs[1].shape,
-                           (1, 1), (1, 1), (1, 1), 1)
+    geom = layout.Geometry.of(inputs[0].shape, inputs[1].shape,
+                              (1, 1), (1, 1), (1, 1), 1)
     plan = layout.Plan(inputs[2], geom)
     assert plan.padded == (chunk_elements > 64)
     assert_matches_reference(inputs, stride=1, padding=1, dilation=1)

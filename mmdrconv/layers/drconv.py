@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..ops import region_conv, region_index, region_scale
-from ..ops.checks import as_pair, conv_output_size
+from ..ops.checks import as_pair
+from ..ops.geometry import conv_output_size
 from ..ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
 from .generators import MixtureFilters, PaperFilters, RegionChannelScales
 

@@ -5,6 +5,8 @@ from typing import Optional, Tuple, Union
 
 from torch import Tensor
 
+from .geometry import ConvGeometry
+
 IntPair = Union[int, Tuple[int, int]]
 
 
@@ -22,13 +24,8 @@ def as_pair(value: IntPair, name: str, minimum: int) -> Tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int,
-                     dilation: int) -> int:
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def check_region_conv_inputs(x: Tensor, filters: Tensor, guide: Tensor,
-                             bias: Optional[Tensor], groups: int) -> None:
+def _check_shapes(x: Tensor, filters: Tensor, guide: Tensor,
+                  bias: Optional[Tensor], groups: int) -> None:
     if x.dim() != 4:
         raise ValueError('region_conv expects x of shape (B, C, H, W), got '
                          f'{tuple(x.shape)}')
@@ -62,3 +59,39 @@ def check_region_conv_inputs(x: Tensor, filters: Tensor, guide: Tensor,
     if bias is not None and tuple(bias.shape) != (out_channels, ):
         raise ValueError(f'bias must have shape ({out_channels},), got '
                          f'{tuple(bias.shape)}')
+
+
+def check_region_conv_inputs(x: Tensor, filters: Tensor, guide: Tensor,
+                             bias: Optional[Tensor], stride: IntPair,
+                             padding: IntPair, dilation: IntPair,
+                             groups: int) -> ConvGeometry:
+    """Every argument of ``region_conv`` checked; returns the call's
+    geometry (stride, padding and dilation as pairs)."""
+    _check_shapes(x, filters, guide, bias, groups)
+    stride = as_pair(stride, 'stride', minimum=1)
+    padding = as_pair(padding, 'padding', minimum=0)
+    dilation = as_pair(dilation, 'dilation', minimum=1)
+    geom = ConvGeometry.of(x.shape, filters.shape, stride, padding, dilation,
+                           groups)
+    if min(geom.out_size) < 1:
+        raise ValueError(f'input of size {tuple(x.shape[2:])} is too small '
+                         f'for kernel {(geom.kh, geom.kw)} with padding '
+                         f'{padding} and dilation {dilation}')
+    if tuple(guide.shape[2:]) != geom.out_size:
+        raise ValueError(f'guide spatial size {tuple(guide.shape[2:])} does '
+                         f'not match the output size {geom.out_size}')
+    return geom
+
+
+def check_region_scale_inputs(out: Tensor, scales: Tensor,
+                              guide: Tensor) -> None:
+    """``region_scale``'s arguments: out (B, O, H, W), scales (B, m, O),
+    guide (B, m, H, W)."""
+    if scales.dim() != 3 or scales.shape[0] != out.shape[0] or \
+            scales.shape[2] != out.shape[1]:
+        raise ValueError(f'scales must be (B, m, O) = ({out.shape[0]}, m, '
+                         f'{out.shape[1]}), got {tuple(scales.shape)}')
+    if guide.shape != (out.shape[0], scales.shape[1], *out.shape[2:]):
+        raise ValueError(f'guide must be (B, m, H, W) = '
+                         f'{(out.shape[0], scales.shape[1], *out.shape[2:])},'
+                         f' got {tuple(guide.shape)}')

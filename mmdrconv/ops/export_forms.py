@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .regions import region_index, region_keys
+from .regions import region_keys
 
 
 def is_exporting() -> bool:
@@ -54,14 +54,8 @@ def _pixel_rows(table: Tensor, guide: Tensor, per_pixel: bool) -> Tensor:
             path's (``regions.region_index``: first maximum), which exports
             to ONNX ArgMax with select_last_index=0: the same on ties.
     """
-    batch, regions, height, width = guide.shape
-    if per_pixel:
-        region = region_index(guide).reshape(-1)
-        pixel = torch.arange(region.numel(), device=guide.device)
-        keys = pixel * regions + region
-    else:
-        keys = region_keys(guide)
-    rows = torch.index_select(table, 0, keys)
+    batch, _, height, width = guide.shape
+    rows = torch.index_select(table, 0, region_keys(guide, per_pixel))
     return rows.view(batch, height, width, table.shape[1])
 
 

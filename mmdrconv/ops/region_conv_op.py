@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .checks import (IntPair, as_pair, check_region_conv_inputs,
-                     conv_output_size)
+from .checks import IntPair, check_region_conv_inputs
 from .export_forms import apply_eager, is_exporting, region_conv_export
-from .layout import Geometry, Plan
+from .geometry import output_memory_format
+from .layout import Geometry, Plan, filter_rows
 from .regions import surrogate_guide_grad
 from .triton import triton_region_conv, use_triton
 
@@ -70,17 +70,6 @@ def _filter_weight_grad(grad_out: Tensor, patch: Tensor,
         geom.out_channels, -1)
 
 
-def _matrix_filters(filters: Tensor, geom: Geometry) -> Tensor:
-    """(B, m, O, C/g, kh, kw) -> (B, m, O, kh*kw*C/g), patch column order.
-
-    Free when the filters already live in (kh, kw, C/g) memory order, as the
-    DRConv generators produce them.
-    """
-    b, m = filters.shape[:2]
-    return filters.permute(0, 1, 2, 4, 5, 3).reshape(
-        b, m, geom.out_channels, geom.kh * geom.kw * geom.group_channels)
-
-
 def _stack_regions(weights: Tensor, geom: Geometry) -> Tensor:
     """(B, m, O, K/g) -> (B, g*m*O/g, K/g): one filter bank, group-major."""
     b, m, g = weights.shape[0], geom.regions, geom.groups
@@ -105,14 +94,14 @@ class RegionConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, filters, guide, bias, stride, padding, dilation,
                 groups):
-        geom = Geometry(x.shape, filters.shape, stride, padding, dilation,
-                        groups)
+        geom = Geometry.of(x.shape, filters.shape, stride, padding, dilation,
+                           groups)
         plan = Plan(guide, geom)
-        weights = _matrix_filters(filters, geom)
+        weights = filter_rows(filters)
         x_rows = geom.padded_rows(x)
         out = x.new_empty(geom.rows, geom.out_channels)
         if plan.padded:
-            patch = plan.pad(geom.gather_patches(x_rows, plan.order), geom)
+            patch = plan.pad(geom.gather_patches(x_rows, plan.order))
             result = torch.bmm(patch, weights.flatten(0, 1).transpose(1, 2))
             out.index_copy_(0, plan.order, plan.unpad(result))
         elif geom.rows:
@@ -133,7 +122,7 @@ class RegionConvFunction(torch.autograd.Function):
                      geom.out_channels).permute(0, 3, 1, 2)
         ctx.save_for_backward(x, filters, guide)
         ctx.geom, ctx.plan, ctx.has_bias = geom, plan, bias is not None
-        return _like_input(y, x)
+        return y.contiguous(memory_format=output_memory_format(x))
 
     @staticmethod
     @once_differentiable  # double backward: a clear error, not a wrong one
@@ -153,7 +142,7 @@ class RegionConvFunction(torch.autograd.Function):
 
         grad_rows = grad_y.permute(0, 2, 3, 1).reshape(geom.rows,
                                                        geom.out_channels)
-        weights = _matrix_filters(filters, geom)
+        weights = filter_rows(filters)
         x_rows = geom.padded_rows(x)
         grad_x_rows = torch.zeros_like(x_rows) if need_x else None
         backward = _padded_backward if plan.padded else _chunked_backward
@@ -166,43 +155,25 @@ class RegionConvFunction(torch.autograd.Function):
             grad_x = grad_x_rows.view(geom.batch, geom.padded_h,
                                       geom.padded_w, geom.channels)
             grad_x = grad_x[:, ph:ph + geom.height, pw:pw + geom.width]
-            grad_x = _like_input(grad_x.permute(0, 3, 1, 2), x)
+            grad_x = grad_x.permute(0, 3, 1, 2).contiguous(
+                memory_format=output_memory_format(x))
         if need_w:
             grad_filters = grad_w.view(
                 geom.batch, geom.regions, geom.out_channels, geom.kh,
                 geom.kw, geom.group_channels).permute(0, 1, 2, 5, 3, 4)
         if need_g:
-            grad_guide = _guide_gradient(guide, response, plan.order, geom)
+            grad_guide = surrogate_guide_grad(guide, plan.unsort(response))
         if need_b and ctx.has_bias:
             grad_bias = grad_rows.sum(0)
         return grad_x, grad_filters, grad_guide, grad_bias, None, None, \
             None, None
 
 
-def _like_input(y: Tensor, x: Tensor) -> Tensor:
-    """Follow nn.Conv2d: channels_last in, channels_last out."""
-    if x.is_contiguous(memory_format=torch.channels_last) and \
-            not x.is_contiguous():
-        return y.contiguous(memory_format=torch.channels_last)
-    return y.contiguous()
-
-
-def _guide_gradient(guide: Tensor, response: Tensor, order: Tensor,
-                    geom: Geometry) -> Tensor:
-    """Softmax surrogate: s_j (a_j - sum_i s_i a_i), from sorted a (N, m)."""
-    a = torch.empty_like(response)
-    a[order] = response
-    rows = guide.permute(0, 2, 3, 1).reshape(geom.rows, geom.regions)
-    grad = surrogate_guide_grad(rows, a).view(geom.batch, geom.out_h,
-                                              geom.out_w, geom.regions)
-    return grad.permute(0, 3, 1, 2).to(guide.dtype)
-
-
 def _padded_backward(plan, geom, x_rows, grad_rows, weights, grad_x_rows,
                      need_w, need_g):
     m = geom.regions
-    patch = plan.pad(geom.gather_patches(x_rows, plan.order), geom)
-    grad_out = plan.pad(grad_rows.index_select(0, plan.order), geom)
+    patch = plan.pad(geom.gather_patches(x_rows, plan.order))
+    grad_out = plan.pad(grad_rows.index_select(0, plan.order))
     w = weights.flatten(0, 1)  # (B*m, O, K)
     grad_w = response = None
     if need_w:
@@ -280,21 +251,9 @@ def region_conv(x: Tensor,
     Returns:
         (B, O, H_out, W_out), channels-last if ``x`` is.
     """
-    check_region_conv_inputs(x, filters, guide, bias, groups)
-    stride = as_pair(stride, 'stride', minimum=1)
-    padding = as_pair(padding, 'padding', minimum=0)
-    dilation = as_pair(dilation, 'dilation', minimum=1)
-    kh, kw = filters.shape[-2:]
-    out_hw = tuple(
-        conv_output_size(size, k, s, p, d) for size, k, s, p, d in zip(
-            x.shape[2:], (kh, kw), stride, padding, dilation))
-    if min(out_hw) < 1:
-        raise ValueError(f'input of size {tuple(x.shape[2:])} is too small '
-                         f'for kernel {(kh, kw)} with padding {padding} and '
-                         f'dilation {dilation}')
-    if tuple(guide.shape[2:]) != out_hw:
-        raise ValueError(f'guide spatial size {tuple(guide.shape[2:])} does '
-                         f'not match the output size {out_hw}')
+    geom = check_region_conv_inputs(x, filters, guide, bias, stride,
+                                    padding, dilation, groups)
+    stride, padding, dilation = geom.stride, geom.padding, geom.dilation
     device_type = x.device.type
     if torch.is_autocast_enabled(device_type):
         # Autocast runs convolutions in its lower precision; so do we.

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .checks import check_region_scale_inputs
 from .export_forms import apply_eager, is_exporting, region_scale_export
 from .regions import region_keys, surrogate_guide_grad
 from .triton import triton_region_scale, use_triton
@@ -86,11 +87,7 @@ class RegionScaleFunction(torch.autograd.Function):
                 pixels = guide.shape[2] * guide.shape[3]
                 a = torch.bmm(t.view(batch, pixels, channels),
                               scales.to(t.dtype).transpose(1, 2))
-                rows = _as_rows(guide).view(batch, pixels, regions)
-                grad = surrogate_guide_grad(rows, a)
-                grad_guide = grad.view(batch, *guide.shape[2:],
-                                       regions).permute(0, 3, 1, 2)
-                grad_guide = grad_guide.to(guide.dtype)
+                grad_guide = surrogate_guide_grad(guide, a)
         if ctx.has_bias and ctx.needs_input_grad[3]:
             grad_bias = grad_y.sum((0, 2, 3))
         return grad_out, grad_scales, grad_guide, grad_bias
@@ -113,14 +110,7 @@ def region_scale(out: Tensor,
             triton imports, else PyTorch), ``'triton'`` or ``'torch'``; see
             ``mmdrconv.ops.triton``.
     """
-    if scales.dim() != 3 or scales.shape[0] != out.shape[0] or \
-            scales.shape[2] != out.shape[1]:
-        raise ValueError(f'scales must be (B, m, O) = ({out.shape[0]}, m, '
-                         f'{out.shape[1]}), got {tuple(scales.shape)}')
-    if guide.shape != (out.shape[0], scales.shape[1], *out.shape[2:]):
-        raise ValueError(f'guide must be (B, m, H, W) = '
-                         f'{(out.shape[0], scales.shape[1], *out.shape[2:])},'
-                         f' got {tuple(guide.shape)}')
+    check_region_scale_inputs(out, scales, guide)
     scales = scales.to(out.dtype)
     bias = bias.to(out.dtype) if bias is not None else None
     # A Gather + Mul form for torch.export / torch.onnx.export, which cannot

@@ -13,6 +13,9 @@ import torch
 import triton
 from torch import Tensor
 
+from ..geometry import ConvGeometry, output_memory_format
+from ..layout import filter_rows
+from ..regions import surrogate_guide_grad
 from .conv_kernels import (region_conv_dw_kernel, region_conv_dx_kernel,
                            region_conv_fwd_kernel,
                            region_conv_response_kernel)
@@ -38,57 +41,36 @@ _MAX_SPLIT_TILES = 32
 _TARGET_SPLITS = 64
 
 
-class _Conv:
-    """Geometry and kernel arguments shared by the four launches."""
+class _Conv(ConvGeometry):
+    """The call's geometry plus the kernel arguments of the four launches."""
 
-    def __init__(self, x: Tensor, filters: Tensor, stride, padding,
-                 dilation):
-        self.batch, self.channels, self.height, self.width = x.shape
-        self.regions, self.out_channels = filters.shape[1:3]
-        self.kh, self.kw = filters.shape[-2:]
-        self.out_h = (self.height + 2 * padding[0] - dilation[0] *
-                      (self.kh - 1) - 1) // stride[0] + 1
-        self.out_w = (self.width + 2 * padding[1] - dilation[1] *
-                      (self.kw - 1) - 1) // stride[1] + 1
-        self.rows = self.batch * self.out_h * self.out_w
-        self.stride, self.padding, self.dilation = stride, padding, dilation
-        # Each input pixel is read by at most one (output pixel, tap) when
-        # the stride is at least the dilated kernel's extent.
-        self.overlap = any(s < d * (k - 1) + 1 for s, d, k in zip(
-            stride, dilation, (self.kh, self.kw)))
-        self.meta = dict(PRECISION=dot_precision(x.dtype),
+    @classmethod
+    def launch(cls, x: Tensor, filters: Tensor, stride, padding,
+               dilation) -> '_Conv':
+        conv = cls.of(x.shape, filters.shape, stride, padding, dilation)
+        conv.meta = dict(PRECISION=dot_precision(x.dtype),
                          UPCAST=upcast_operands(x.dtype))
+        return conv
 
     def shape_args(self) -> tuple:
         return (self.channels, self.height, self.width, self.out_channels,
-                self.out_h, self.out_w, self.kw, self.kh * self.kw,
-                *self.stride, *self.padding, *self.dilation)
+                self.out_h, self.out_w, self.kw, self.taps, *self.stride,
+                *self.padding, *self.dilation)
 
     def output(self, x: Tensor) -> Tensor:
-        """Empty (B, O, H', W') in x's memory format (as nn.Conv2d)."""
+        """Empty (B, O, H', W') in the memory format of a conv's output."""
         return torch.empty(self.batch, self.out_channels, self.out_h,
                            self.out_w, dtype=x.dtype, device=x.device,
-                           memory_format=_memory_format(x))
-
-
-def _memory_format(x: Tensor) -> torch.memory_format:
-    """channels_last in, channels_last out; anything else NCHW."""
-    if x.is_contiguous(memory_format=torch.channels_last) and \
-            not x.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
+                           memory_format=output_memory_format(x))
 
 
 def _nhwc(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1).contiguous()
 
 
-def _filter_rows(filters: Tensor) -> Tensor:
-    """(B, m, O, C, kh, kw) -> (B*m, O, kh*kw*C) contiguous; free for the
-    generators, which build filters in (kh, kw, C) memory order."""
-    b, m, o = filters.shape[:3]
-    return filters.permute(0, 1, 2, 4, 5, 3).reshape(b * m, o, -1) \
-        .contiguous()
+def _weight_rows(filters: Tensor) -> Tensor:
+    """(B*m, O, kh*kw*C) contiguous, as the kernels read the filters."""
+    return filter_rows(filters).flatten(0, 1).contiguous()
 
 
 def _backward(ctx, grad_y):
@@ -107,14 +89,14 @@ def _backward(ctx, grad_y):
         ]
         return (*zeros, grad_bias, None, None, None)
     x_rows = _nhwc(x) if need_w or need_g else None
-    weights = _filter_rows(filters) if need_x or need_g else None
+    weights = _weight_rows(filters) if need_x or need_g else None
     tiles = layout.tiles(TILE_ROWS)
     shape = conv.shape_args()
     dy = (grad_y, *grad_y.stride())
     if need_x:
         grad_x = _input_gradient(conv, weights, layout, tiles, shape, dy)
         grad_x = grad_x.permute(0, 3, 1, 2).to(
-            x.dtype, memory_format=_memory_format(x))
+            x.dtype, memory_format=output_memory_format(x))
     if need_w:
         grad_filters = _filter_gradient(conv, x_rows, layout, shape, dy)
         grad_filters = grad_filters.view(
@@ -127,7 +109,7 @@ def _backward(ctx, grad_y):
             x_rows, weights, grad_y, response, layout.order, *tiles,
             *shape, *dy[1:], conv.regions, BLOCK_M=TILE_ROWS,
             **conv.meta)
-        grad_guide = softmax_surrogate(guide, response)
+        grad_guide = surrogate_guide_grad(guide, response)
     return grad_x, grad_filters, grad_guide, grad_bias, None, None, None
 
 
@@ -135,7 +117,7 @@ class TritonRegionConvFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, filters, guide, bias, stride, padding, dilation):
-        conv = _Conv(x, filters, stride, padding, dilation)
+        conv = _Conv.launch(x, filters, stride, padding, dilation)
         y = conv.output(x)
         layout = RegionTiles(guide)
         if conv.rows:
@@ -143,7 +125,7 @@ class TritonRegionConvFunction(torch.autograd.Function):
             _forward[lambda meta: (
                 tiles[0].numel(),
                 triton.cdiv(conv.out_channels, meta['BLOCK_N']))](
-                    _nhwc(x), _filter_rows(filters),
+                    _nhwc(x), _weight_rows(filters),
                     bias if bias is not None else y, y, layout.order, *tiles,
                     *conv.shape_args(), *y.stride(),
                     HAS_BIAS=bias is not None, BLOCK_M=TILE_ROWS,
@@ -163,36 +145,25 @@ def _input_gradient(conv: _Conv, weights: Tensor, layout: RegionTiles,
     _input_grad[lambda meta: (tiles[0].numel(),
                               triton.cdiv(conv.channels, meta['BLOCK_K']))](
         dy[0], weights, dx, layout.order, *tiles, *shape, *dy[1:],
-        ATOMIC=conv.overlap, BLOCK_M=TILE_ROWS, **conv.meta)
+        ATOMIC=conv.patches_overlap, BLOCK_M=TILE_ROWS, **conv.meta)
     return dx
 
 
 def _filter_gradient(conv: _Conv, x_rows: Tensor, layout: RegionTiles,
                      shape, dy) -> Tensor:
     """dW as an fp32 (B*m, O, kh*kw*C) tensor."""
-    taps = conv.kh * conv.kw
     dw = torch.zeros(conv.batch * conv.regions, conv.out_channels,
-                     taps * conv.channels, dtype=torch.float32,
+                     conv.patch_size, dtype=torch.float32,
                      device=x_rows.device)
     split = TILE_ROWS * max(1, min(_MAX_SPLIT_TILES, conv.rows //
                                    (TILE_ROWS * _TARGET_SPLITS)))
     splits = layout.tiles(split)
     _filter_grad[lambda meta: (
         splits[0].numel(), triton.cdiv(conv.out_channels, meta['BLOCK_N']),
-        taps * triton.cdiv(conv.channels, meta['BLOCK_K']))](
+        conv.taps * triton.cdiv(conv.channels, meta['BLOCK_K']))](
             x_rows, dy[0], dw, layout.order, *splits, *shape, *dy[1:],
             BLOCK_M=TILE_ROWS, **conv.meta)
     return dw
-
-
-def softmax_surrogate(guide: Tensor, response: Tensor) -> Tensor:
-    """dL/dguide = s_j (a_j - sum_i s_i a_i), s = softmax(guide) over m,
-    from the (B*H'*W', m) responses a in pixel order."""
-    batch, regions, height, width = guide.shape
-    soft = torch.softmax(guide.permute(0, 2, 3, 1).float(), dim=3)
-    a = response.view(batch, height, width, regions)
-    grad = soft * (a - (soft * a).sum(3, keepdim=True))
-    return grad.permute(0, 3, 1, 2).to(guide.dtype)
 
 
 def triton_region_conv(x: Tensor, filters: Tensor, guide: Tensor,

@@ -1,49 +1,27 @@
 """Pixels sorted by (sample, region) and cut into GEMM tiles, on the device.
 
 The layout of vLLM's ``moe_align_block_size`` with pixels as tokens and
-(sample, region) pairs as experts: every run of equal keys is split into
-tiles of at most ``height`` rows, and each tile records its key and its row
-range in the sorted order. Only indices are padded, never data (as in
-ScatterMoE): a kernel gathers a tile's pixels through ``order``.
+(sample, region) pairs as experts: every run of equal keys of the sorted-run
+plan (``mmdrconv.ops.layout.SortedRuns``, shared with the PyTorch path) is
+split into tiles of at most ``height`` rows, and each tile records its key
+and its row range in the sorted order. Only indices are padded, never data
+(as in ScatterMoE): a kernel gathers a tile's pixels through ``order``.
 
 Nothing here synchronises with the host: the tile list has a fixed upper
 bound of entries, and entries past the real tiles carry key -1 (their
 programs return at once).
 """
 import torch
-from torch import Tensor
+
+from ..layout import SortedRuns
 
 
-def region_keys(guide: Tensor) -> Tensor:
-    """``b * m + argmax_j guide[b, j, p]`` for every pixel, (B*H*W,) int64.
-
-    ``torch.max`` returns the first maximal index: the lowest region on
-    ties, as ``argmax``.
-    """
-    batch, regions = guide.shape[:2]
-    region = guide.max(dim=1).indices
-    base = torch.arange(batch, device=guide.device).view(-1, 1, 1) * regions
-    return (region + base).reshape(-1)
-
-
-class RegionTiles:
-    """Sorted pixel order and tile lists of one call.
-
-    Attributes:
-        order: (N,) pixel indices (b * H * W + y * W + x) sorted by key;
-            stable, so raster order is kept inside a run.
-        counts: (B*m,) pixels per key.
+class RegionTiles(SortedRuns):
+    """The sorted-run plan of one call and its tile lists, per tile height.
     """
 
-    def __init__(self, guide: Tensor):
-        batch, regions = guide.shape[:2]
-        self.num_keys = batch * regions
-        key = region_keys(guide)
-        self.rows = key.numel()
-        self.order = torch.argsort(key, stable=True)
-        self.counts = torch.bincount(key, minlength=self.num_keys)
-        self.run_stop = torch.cumsum(self.counts, 0)
-        self.run_start = self.run_stop - self.counts
+    def __init__(self, guide):
+        super().__init__(guide)
         self._tiles = {}
 
     def tiles(self, height: int):
