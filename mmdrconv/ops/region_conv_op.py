@@ -24,7 +24,8 @@ from .triton import triton_region_conv, use_triton
 
 # Row-matrix products. With groups == 1 they run as 1x1 convolutions over a
 # channels-last (1, K, n, 1) view of the rows, which oneDNN does faster
-# than torch.mm (docs/benchmarks.md); float64 falls back to PyTorch's own kernels.
+# than torch.mm (docs/benchmarks.md); float64 falls back to PyTorch's own
+# kernels.
 def _rows_as_image(rows: Tensor) -> Tensor:
     n, k = rows.shape
     return rows.view(1, n, 1, k).permute(0, 3, 1, 2)
