@@ -25,10 +25,11 @@ import statistics
 import torch
 import torch.nn as nn
 
+from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
+                                      median_latency, num_threads,
+                                      peak_memory)
 from mmdrconv.layers import DRConv
 from mmdrconv.ops import naive_region_conv
-from mmdrconv.analysis.timing import (keep_freed_memory, median_latency,
-                                      peak_memory)
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {
@@ -57,14 +58,12 @@ def training_step(forward, x):
 
 
 def paired_ratio(fn, reference, repeat, rounds):
-    """Median over ``rounds`` of fn's time / reference's time, timed back to
-    back in each round so that drift (clock, neighbours) hits both alike.
-    Returns the ratio and the reference's median seconds."""
-    ratios, times = [], []
-    for _ in range(rounds):
-        times.append(median_latency(reference, repeat))
-        ratios.append(median_latency(fn, repeat) / times[-1])
-    return statistics.median(ratios), statistics.median(times)
+    """fn's time / reference's time in paired, interleaved rounds (median
+    over rounds), and the reference's median seconds."""
+    rounds = interleaved_rounds(dict(fn=fn, reference=reference), rounds,
+                                repeat)
+    return (rounds.ratio('fn', 'reference').median,
+            rounds.seconds('reference').median)
 
 
 def measure(shape, generators, repeat, rounds, region_num):
@@ -138,12 +137,15 @@ def main():
                         help='seconds; later measurements are skipped')
     device.add_argument('--no-backbone', action='store_true')
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.device != 'cpu' or args.dry_run:
-        import device_bench
-        device_bench.run(args, SHAPES)
-        return
+    with num_threads(args.threads):
+        if args.device != 'cpu' or args.dry_run:
+            import device_bench
+            device_bench.run(args, SHAPES)
+        else:
+            run_cpu(args)
+
+
+def run_cpu(args):
     keep_freed_memory()
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'm={args.region_num}, median of {args.repeat}, '

@@ -10,14 +10,13 @@ process (interleaved rounds), plus the multiply-add ratio by construction.
         [--threads 1]
 """
 import argparse
-import statistics
 from unittest import mock
 
 import torch
 
 from mmdrconv import DRConv
-from mmdrconv.analysis.timing import (keep_freed_memory, median_latency,
-                                      peak_memory)
+from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
+                                      num_threads, peak_memory)
 
 # name: (batch, in, out, height, width, kernel, padding)
 SHAPES = {
@@ -40,7 +39,11 @@ def main():
     parser.add_argument('--threads', type=int, default=1,
                         help='1 is steadiest on a shared machine')
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    with num_threads(args.threads):
+        run(args)
+
+
+def run(args):
     torch.manual_seed(0)
     keep_freed_memory()
     print(f'{torch.get_num_threads()} threads, m = {args.region_num}; '
@@ -61,16 +64,14 @@ def main():
                 with torch.no_grad(), exporting():
                     layer(x)
 
-            ratios = []
-            for _ in range(args.rounds):
-                reference = median_latency(fast, args.repeat)
-                ratios.append(median_latency(export_form, args.repeat) /
-                              reference)
+            rounds = interleaved_rounds(dict(fast=fast, export=export_form),
+                                        args.rounds, args.repeat)
             memory = peak_memory(export_form) / max(peak_memory(fast), 1)
             macs = '1 (gather + mul)' if generator == 'modulated' else \
                 f'{args.region_num} (all regions)'
-            print(f'| {name} | {generator} | {statistics.median(ratios):.2f}'
-                  f' | {memory:.2f} | {macs} |')
+            ratio = rounds.ratio('export', 'fast').median
+            print(f'| {name} | {generator} | {ratio:.2f} | {memory:.2f} | '
+                  f'{macs} |')
 
 
 if __name__ == '__main__':

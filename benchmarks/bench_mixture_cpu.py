@@ -13,25 +13,15 @@ to nn.Conv2d (median over rounds) and which one the layer picks.
 which a machine shared with other jobs disturbs less than wall time.
 """
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 
 from bench_drconv import SHAPES
+from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
+                                      num_threads)
 from mmdrconv.layers import DRConv
 from mmdrconv.ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
-from mmdrconv.analysis.timing import keep_freed_memory
-
-
-def median_time(fn, repeat, clock):
-    times = []
-    for _ in range(repeat):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -42,9 +32,13 @@ def main():
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--shapes', nargs='*', default=None)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    with num_threads(args.threads):
+        run(args)
+
+
+def run(args):
     keep_freed_memory()
-    clock = time.thread_time if args.cpu_time else time.perf_counter
+    clock = 'thread_cpu' if args.cpu_time else 'wall'
     print(f'torch {torch.__version__}, {args.threads} threads, '
           f'{"thread CPU time" if args.cpu_time else "wall time"}, '
           f'median of {args.repeat} x {args.rounds} interleaved rounds')
@@ -71,26 +65,18 @@ def main():
 
         runs = dict(conv=lambda: conv(x), materialised=lambda: layer(x),
                     mixed=mixed)
-        ratios = {'materialised': [], 'mixed': []}
-        conv_times = []
         with torch.no_grad():
             layer.guide.weight.normal_(std=0.1)
-            for run in runs.values():
-                run()
-            for _ in range(args.rounds):
-                conv_times.append(median_time(runs['conv'], args.repeat,
-                                              clock))
-                for key in ratios:
-                    ratios[key].append(
-                        median_time(runs[key], args.repeat, clock) /
-                        conv_times[-1])
+            rounds = interleaved_rounds(runs, args.rounds, args.repeat,
+                                        warmup=1, clocks=(clock, ))
             out_pixels = conv(x).shape[2:].numel()
         picks = 'mixed' if prefers_mixed_outputs(
             x, layer.kernel_size, out_pixels, 1, 'auto') else 'materialised'
-        print(f'| {name} | {statistics.median(conv_times) * 1e3:.2f} | '
-              f'{statistics.median(ratios["materialised"]):.2f} | '
-              f'{statistics.median(ratios["mixed"]):.2f} | {picks} |',
-              flush=True)
+        conv_ms = rounds.seconds('conv', clock).median * 1e3
+        ratios = {key: rounds.ratio(key, 'conv', clock).median
+                  for key in ('materialised', 'mixed')}
+        print(f'| {name} | {conv_ms:.2f} | {ratios["materialised"]:.2f} | '
+              f'{ratios["mixed"]:.2f} | {picks} |', flush=True)
 
 
 if __name__ == '__main__':

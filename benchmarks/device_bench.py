@@ -16,7 +16,8 @@ then one training step of a torchvision ResNet-50 with DRConv in c3-c5
 (``layer2-4.*.conv2``, default generator) against the plain one. Times are
 medians of CUDA-event intervals after warm-up (warm-up includes Triton's
 autotuning); peak memory is ``torch.cuda.max_memory_allocated`` above what
-was allocated before the step.
+was allocated before the step (mmdrconv.analysis.timing, the harness of
+every benchmark here).
 
 Imports only torch, torchvision (for the backbone) and mmdrconv's core:
 the GPU machines have no mmcv. ``--dry-run`` runs the same code on tiny
@@ -31,6 +32,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn as nn
 
+from mmdrconv.analysis.timing import median_latency, peak_memory, warm_up
 from mmdrconv.converter import convert_to_drconv
 from mmdrconv.layers import DRConv
 from mmdrconv.ops import naive_region_conv, region_conv
@@ -71,48 +73,22 @@ class Bench:
         if time.monotonic() > self.deadline:
             raise OutOfTime
 
-    def sync(self):
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-
     def median_ms(self, fn: Callable[[], object]) -> float:
+        """Median ms of ``fn``, with as many calls as fit ``target_ms``
+        (within ``min_reps``..``max_reps``), after warm-up."""
         self.check_time()
-        for _ in range(self.warmup):
-            fn()
-        self.sync()
-        start = time.perf_counter()
-        fn()
-        self.sync()
-        estimate = (time.perf_counter() - start) * 1e3
+        warm_up(fn, self.warmup, self.device)
+        estimate = median_latency(fn, 1, 0, device=self.device) * 1e3
         reps = int(min(self.max_reps,
                        max(self.min_reps, self.target_ms / max(estimate,
                                                                1e-3))))
-        if not self.cuda:
-            times = []
-            for _ in range(reps):
-                start = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - start) * 1e3)
-            return statistics.median(times)
-        events = [(torch.cuda.Event(enable_timing=True),
-                   torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
-        for begin, end in events:
-            begin.record()
-            fn()
-            end.record()
-        self.sync()
-        return statistics.median(b.elapsed_time(e) for b, e in events)
+        return median_latency(fn, reps, 0, device=self.device) * 1e3
 
     def peak_mib(self, fn: Callable[[], object]) -> Optional[float]:
         """Peak memory above the memory in use before ``fn`` (CUDA only)."""
         if not self.cuda:
             return None
-        self.sync()
-        torch.cuda.reset_peak_memory_stats(self.device)
-        base = torch.cuda.memory_allocated(self.device)
-        fn()
-        self.sync()
-        return (torch.cuda.max_memory_allocated(self.device) - base) / 2**20
+        return peak_memory(fn, self.device) / 2**20
 
 
 def _train_step(forward: Callable, inputs: List[torch.Tensor]) -> Callable:

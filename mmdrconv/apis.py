@@ -1,7 +1,7 @@
 """Config helpers shared by tools/, analysis code and the benchmark suite."""
 import copy
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -68,3 +68,21 @@ def num_classes_of(cfg: Config, default: int = 80) -> int:
     if roi_head is not None:
         return roi_head['bbox_head']['num_classes']
     return default
+
+
+def model_for_measuring(config: str, cfg_options: Optional[dict] = None,
+                        init_weights: bool = True, seed: int = 0
+                        ) -> Tuple[Config, torch.nn.Module]:
+    """``config``'s model as every measurement (complexity, latency, memory,
+    export) builds it: SyncBN as plain BN (one process measures it), and
+    with ``init_weights`` its initialisation drawn after
+    ``torch.manual_seed(seed)``, so repeated measurements see the same
+    model (time and memory do not depend on trained values). Returned in
+    eval mode, with its config."""
+    from mmengine.model import revert_sync_batchnorm
+    cfg = load_config(config, cfg_options)
+    model = revert_sync_batchnorm(build_model(cfg))
+    if init_weights:
+        torch.manual_seed(seed)
+        model.init_weights()
+    return cfg, model.eval()

@@ -12,25 +12,21 @@ data_preprocessor makes; batch, height and width are dynamic in the graph.
 DRConv layers switch to their export formulation automatically
 (mmdrconv.ops.export_forms), so the graph holds only standard ONNX ops.
 
-Used by tools/deployment/export_onnx.py and benchmark_onnx.py.
+Used by tools/deployment/export_onnx.py; the latency comparison of the two
+runtimes is mmdrconv.analysis.onnx_benchmark.
 """
 import copy
 import os.path as osp
-import statistics
-import tempfile
-from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
-from .analysis.timing import keep_freed_memory, median_latency
-from .apis import build_model, codebase_of, load_config
+from .apis import codebase_of, model_for_measuring
 from .datasets import check_dataset
 from .openmmlab import verify_checkpoint
 
@@ -81,14 +77,12 @@ def load_model(config: str,
     are loaded through mmengine's CheckpointLoader and must fit the model
     exactly (mmdrconv.openmmlab.verify_checkpoint); without, the model keeps
     its initialisation (for latency measurements)."""
-    cfg = load_config(config, cfg_options)
     # SyncBN (multi-GPU configs) runs as plain BN in a single-process graph.
-    model = revert_sync_batchnorm(build_model(cfg))
+    cfg, model = model_for_measuring(config, cfg_options,
+                                     init_weights=not checkpoint)
     if checkpoint:
         _load_checkpoint_to_model(model, verify_checkpoint(model, checkpoint),
                                   strict=True)
-    else:
-        model.init_weights()
     return cfg, model.eval()
 
 
@@ -213,53 +207,3 @@ def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
             f'{osp.basename(onnx_file)} does not reproduce PyTorch on an '
             f'input of shape {tuple(inputs.shape)}: ' + '; '.join(failed))
     return report
-
-
-def benchmark_runtimes(configs: Sequence[str],
-                       shape: Sequence[int] = (128, 256),
-                       batch_size: int = 1,
-                       rounds: int = 5,
-                       repeat: int = 5,
-                       threads: int = 2,
-                       work_dir: Optional[str] = None) -> dict:
-    """Inference latency of each config's exported part in PyTorch (eager)
-    and in ONNX Runtime (CPU), side by side in this process.
-
-    Every round times each (config, runtime) pair back to back (median of
-    ``repeat`` calls), so drift on a shared machine hits all alike; ratios
-    are taken within a round, then the median over rounds is reported.
-    Models keep their initialisation: latency does not depend on trained
-    values. Returns ``{'ms': {(config, runtime): median ms},
-    'onnx_vs_torch': {config: ratio}, 'vs_first': {(config, runtime):
-    ratio to configs[0]}}``, each ratio as (median, min, max).
-    """
-    torch.set_num_threads(threads)
-    keep_freed_memory()
-    inputs = torch.randn(batch_size, 3, *shape)
-    work_dir = work_dir or tempfile.mkdtemp(prefix='mmdrconv-onnx-')
-    calls = {}
-    for index, config in enumerate(configs):
-        cfg, model = load_model(config, None)
-        module = deployable(cfg, model)
-        path = osp.join(work_dir, f'model{index}.onnx')
-        export_onnx(module, path, shape, batch_size)
-        session = onnx_session(path, threads)
-        feed = {INPUT_NAME: inputs.numpy()}
-        calls[config, 'torch'] = partial(run_torch, module, inputs)
-        calls[config, 'onnx'] = partial(session.run, None, feed)
-    times = {key: [] for key in calls}
-    for _ in range(rounds):
-        for key, call in calls.items():
-            times[key].append(median_latency(call, repeat))
-
-    def ratio(key, reference):
-        """(median, lowest, highest) of the per-round ratios."""
-        ratios = [a / b for a, b in zip(times[key], times[reference])]
-        return statistics.median(ratios), min(ratios), max(ratios)
-
-    return dict(
-        ms={key: statistics.median(t) * 1e3 for key, t in times.items()},
-        onnx_vs_torch={c: ratio((c, 'onnx'), (c, 'torch'))
-                       for c in configs},
-        vs_first={(c, rt): ratio((c, rt), (configs[0], rt))
-                  for c in configs for rt in ('torch', 'onnx')})

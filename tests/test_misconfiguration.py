@@ -272,7 +272,7 @@ def test_suite_metric_the_evaluator_does_not_produce_fails_the_task(
 
     def fake_cell_process(command, log_file, prefix, threads=None):
         launched.append(command)
-        result_file = command[command.index('mmdrconv.suite.cell') + 3]
+        result_file = command[command.index('mmdrconv.cli.suite_cell') + 3]
         with open(result_file, 'w') as f:
             json.dump(dict(status='ok', metrics={'coco/bbox_mAP': 0.5,
                                                  'coco/segm_mAP': 0.4},
@@ -568,7 +568,7 @@ def test_suite_reruns_a_cell_whose_result_file_was_cut_short(
 
     def fake_cell_process(command, log_file, prefix, threads=None):
         launched.append(command)
-        result_file = command[command.index('mmdrconv.suite.cell') + 3]
+        result_file = command[command.index('mmdrconv.cli.suite_cell') + 3]
         with open(result_file, 'w') as f:
             json.dump(dict(status='ok', metrics={'coco/bbox_mAP': 0.5},
                            iters=2, train_time_per_iter=0.1), f)
@@ -582,7 +582,7 @@ def test_suite_reruns_a_cell_whose_result_file_was_cut_short(
     (out / 'det/b/seed1/cell_result.json').write_text('{"status": "o')
     report = suite_run.run_suite(path, str(out), skip_profile=True)
     assert len(launched) == 5 and report['failed'] == 0
-    assert launched[-1][launched[-1].index('mmdrconv.suite.cell') + 2] == \
+    assert launched[-1][launched[-1].index('mmdrconv.cli.suite_cell') + 2] == \
         str(out / 'det/b/seed1')
 
 

@@ -313,7 +313,8 @@ def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
 
 
 def test_jobs_must_be_a_positive_count(capsys):
-    from mmdrconv.suite.run import main, run_suite
+    from mmdrconv.cli.suite import main
+    from mmdrconv.suite.run import run_suite
     with pytest.raises(SystemExit) as exit_:
         main(['configs/suites/smoke.py', '--jobs', '0'])
     assert exit_.value.code == 2

@@ -1,6 +1,5 @@
-"""See mmdrconv/suite/run.py: `python tools/suite.py configs/suites/demo.py`.
-"""
-from mmdrconv.suite.run import main
+"""See mmdrconv/cli/suite.py (`python tools/suite.py -h`)."""
+from mmdrconv.cli.suite import main
 
 if __name__ == '__main__':
     main()

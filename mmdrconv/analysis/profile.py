@@ -1,22 +1,18 @@
 """Params, multiply-adds, inference latency, training-step time and peak
 memory of a config's model on this machine (CPU), on a random batch.
 
-    python tools/analysis/benchmark.py CONFIG [--size H W] [--batch-size 2]
-        [--repeat 10] [--out FILE.json]
-
-(also ``python -m mmdrconv.analysis.profile``; the benchmark suite runs it
-once per variant, each in its own process).
+The command lines are ``tools/analysis/benchmark.py`` and
+``tools/analysis/get_flops.py`` (mmdrconv/cli/benchmark.py, get_flops.py);
+the benchmark suite runs the first once per variant, each in its own
+process, so that one model's allocations cannot slow the next.
 """
-import argparse
-import json
+from typing import Sequence
 
-import mmengine
 import torch
-from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import OptimWrapper
 
-from ..apis import build_model, load_config
-from ..cli import at_least
+from ..apis import model_for_measuring
+from ..layers import DRConv
 from .complexity import count_complexity
 from .inputs import random_batch
 from .timing import keep_freed_memory, median_latency, peak_memory
@@ -26,10 +22,7 @@ def profile_config(config: str, size=(128, 128), batch_size: int = 2,
                    repeat: int = 10) -> dict:
     """Params, multiply-adds, inference latency, training-step time and peak
     memory of ``config``'s model on a random batch, on this machine."""
-    torch.manual_seed(0)
-    cfg = load_config(config)
-    model = revert_sync_batchnorm(build_model(cfg))
-    model.init_weights()
+    cfg, model = model_for_measuring(config)
     batch = random_batch(cfg, batch_size=batch_size, size=tuple(size))
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4))
 
@@ -40,7 +33,6 @@ def profile_config(config: str, size=(128, 128), batch_size: int = 2,
     def train():
         model.train_step(batch, optim)
 
-    model.eval()
     keep_freed_memory()
     complexity = count_complexity(model, infer)
     latency = median_latency(infer, repeat)
@@ -58,22 +50,23 @@ def profile_config(config: str, size=(128, 128), batch_size: int = 2,
                 threads=torch.get_num_threads())
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('--size', type=at_least(1), nargs=2,
-                        default=(512, 512), metavar=('H', 'W'))
-    parser.add_argument('--batch-size', type=at_least(2), default=2,
-                        help='at least 2: BatchNorm trains on the batch')
-    parser.add_argument('--repeat', type=at_least(1), default=10)
-    parser.add_argument('--out', help='also write the numbers to this JSON')
-    args = parser.parse_args(argv)
-    profile = profile_config(args.config, args.size, args.batch_size,
-                             args.repeat)
-    if args.out:
-        mmengine.dump(profile, args.out)
-    print(json.dumps(profile, indent=2))
+def network_complexity(config: str, shape: Sequence[int] = (800, 1344)
+                       ) -> dict:
+    """Params and multiply-adds of one image of ``shape`` (H, W) through
+    ``config``'s network forward (``mode='tensor'``: backbone, neck and
+    heads, without post-processing such as NMS or resizing), and the
+    network input's shape after the data preprocessor's padding."""
+    cfg, model = model_for_measuring(config, init_weights=False)
+    batch = random_batch(cfg, batch_size=1, size=tuple(shape))
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, False)
+    counts = count_complexity(
+        model, lambda: model(data['inputs'], data['data_samples'],
+                             mode='tensor'))
+    return dict(counts,
+                input_shape=tuple(data['inputs'].shape),
+                drconv_layers=sum(isinstance(m, DRConv)
+                                  for m in model.modules()))
 
 
-if __name__ == '__main__':
-    main()
+__all__ = ['profile_config', 'network_complexity']

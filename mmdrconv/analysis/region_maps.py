@@ -1,9 +1,13 @@
-"""Region maps of every DRConv layer, painted over the input image."""
+"""Region maps of every DRConv layer, painted over the input image.
+
+``capture_region_maps`` needs torch alone; numpy (``overlay``) and
+OpenMMLab (``render_region_maps``) are imported where they are used, so
+that ``mmdrconv.analysis`` imports on a machine with torch only.
+"""
 import os
 import os.path as osp
 from typing import Dict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -11,12 +15,11 @@ from ..layers import DRConv
 from .complexity import run_with_hooks
 
 # 16 distinct colours (RGB); regions beyond 16 reuse them.
-PALETTE = np.array([
-    [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
-    [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230],
-    [210, 245, 60], [250, 190, 212], [0, 128, 128], [220, 190, 255],
-    [170, 110, 40], [255, 250, 200], [128, 0, 0], [170, 255, 195]
-], np.uint8)
+PALETTE = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
+    (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195))
 
 
 def capture_region_maps(model: torch.nn.Module,
@@ -40,11 +43,12 @@ def check_alpha(alpha: float) -> None:
                          f'the region colours only), got {alpha}')
 
 
-def overlay(image_rgb: np.ndarray, region: np.ndarray,
-            alpha: float = 0.5) -> np.ndarray:
+def overlay(image_rgb: 'np.ndarray', region: 'np.ndarray',
+            alpha: float = 0.5) -> 'np.ndarray':
     """Blend region colours over an RGB image of the same size."""
+    import numpy as np
     check_alpha(alpha)
-    colours = PALETTE[region % len(PALETTE)]
+    colours = np.asarray(PALETTE, np.uint8)[region % len(PALETTE)]
     return (image_rgb * (1 - alpha) + colours * alpha).astype(np.uint8)
 
 
@@ -56,6 +60,7 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     if not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image}')
     import mmcv
+    import numpy as np
     from mmcv.transforms import Compose
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
 

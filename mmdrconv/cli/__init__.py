@@ -2,8 +2,6 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
 
 def at_least(minimum: int):
     """An argparse ``type``: an int >= ``minimum``, else a usage error that
@@ -20,6 +18,7 @@ def at_least(minimum: int):
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share with upstream."""
+    from mmengine.config import DictAction
     parser.add_argument(
         '--data-root', metavar='DIR',
         help='read the train/val/test data from DIR and evaluate against '

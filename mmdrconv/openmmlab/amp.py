@@ -80,6 +80,6 @@ def cpu_has_native_bfloat16() -> Optional[bool]:
 SLOW_BFLOAT16 = (
     '--amp without CUDA trains with bfloat16 autocast on the CPU, but this '
     'CPU has no native bfloat16 instructions (avx512_bf16 / amx_bf16): '
-    'PyTorch emulates them, which is slower than float32 (a DRConv '
-    'DeepLabV3 training step took 4.5-5.5x longer on an AVX2 AMD EPYC). '
+    'PyTorch emulates them, which is several times slower than float32 '
+    '(README, Tools: --amp). '
     'Train without --amp here.')

@@ -5,8 +5,8 @@ the Triton path cuts into tiles too); on the PyTorch path each run of equal
 keys is one dense GEMM between the gathered input patches and that region's
 filter (:class:`Plan`).
 - Patches are gathered chunk by chunk into one reused buffer with
-  ``index_select(out=...)``: a fresh 90 MB im2col costs ~10x more in page
-  faults than the copy itself (2-core AVX-512 CPU, torch 2.13). No tensor of
+  ``index_select(out=...)``: a fresh im2col costs several times the copy
+  itself in page faults (docs/benchmarks.md). No tensor of
   size m x output and no full im2col matrix is ever materialised; the
   backward pass re-gathers the patches instead of saving them.
 - Small problems (where per-run Python overhead would dominate) are padded to

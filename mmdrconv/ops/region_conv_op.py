@@ -4,7 +4,8 @@
 selects, so the forward pass costs the multiply-adds of one standard
 convolution (see ``layout`` for how pixels and patches are arranged). The
 GEMMs run as 1x1 convolutions on channels-last views of the row matrices:
-oneDNN does them about 2x faster than ``torch.mm`` (MKL) on the CPU.
+oneDNN does them faster than ``torch.mm`` (MKL) on the CPU
+(docs/benchmarks.md).
 """
 from typing import Optional
 
@@ -22,8 +23,9 @@ from .triton import triton_region_conv, use_triton
 
 
 # Row-matrix products. With groups == 1 they run as 1x1 convolutions over a
-# channels-last (1, K, n, 1) view of the rows, which oneDNN does ~2x faster
-# than torch.mm; float64 falls back to PyTorch's own kernels.
+# channels-last (1, K, n, 1) view of the rows, which oneDNN does faster
+# than torch.mm (docs/benchmarks.md); float64 falls back to PyTorch's own
+# kernels.
 def _rows_as_image(rows: Tensor) -> Tensor:
     n, k = rows.shape
     return rows.view(1, n, 1, k).permute(0, 3, 1, 2)

@@ -8,7 +8,8 @@ surrogate for the guide.
 Pixels are handled as channels-last rows: each pixel's scale vector is one
 row of the (B*m, O) scale table, so the per-pixel scales are an
 ``index_select`` and the scale and guide gradients are an ``index_add_`` and a
-bmm over rows (2-3x faster on the CPU than one-hot products over NCHW maps).
+bmm over rows (faster on the CPU than one-hot products over NCHW maps; see
+docs/benchmarks.md).
 """
 from typing import Optional
 
@@ -47,8 +48,7 @@ def _scale(out: Tensor, scales: Tensor, keys: Tensor,
            bias: Optional[Tensor]) -> Tensor:
     """``out * scales[pixel's row] (+ bias)``, written over the gathered
     scales (not needed afterwards): an output-sized allocation fewer, which
-    matters on memory-bound layers (MobileNetV2 32->192 1x1: 2.3 -> 2.1 x
-    conv on the 2-core CPU)."""
+    matters on memory-bound layers (docs/benchmarks.md)."""
     pixel_scales = _pixel_scales(scales, keys, out.shape)
     if bias is None:
         return pixel_scales.mul_(out)

@@ -19,7 +19,8 @@ def region_index(guide: Tensor) -> Tensor:
     """Region of every pixel of guide logits (B, m, H, W): (B, H, W).
 
     ``max(dim).indices`` returns the first maximal index (lowest region on
-    ties, like argmax) and is ~20x faster than argmax over a non-inner dim.
+    ties, like argmax) and is much faster than argmax over a non-inner dim
+    (docs/benchmarks.md, "How `region_conv` is built").
     """
     return guide.max(dim=1).indices
 

@@ -1,12 +1,9 @@
 """Train and evaluate one suite cell (one config, one seed).
 
 Run by the suite in its own process (or under torchrun) so cells cannot
-disturb each other: ``python -m mmdrconv.suite.cell CONFIG WORK_DIR RESULT``.
+disturb each other: ``python -m mmdrconv.cli.suite_cell CONFIG WORK_DIR
+RESULT`` (mmdrconv/cli/suite_cell.py).
 """
-import argparse
-
-from mmengine.config import DictAction
-
 from ..apis import load_config
 from ..openmmlab import close_distributed
 from ..runner import build_runner, prepare_train_cfg
@@ -55,35 +52,22 @@ def train_and_evaluate(cfg) -> None:
         result_hook.write(runner)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description='Run one suite cell')
-    parser.add_argument('config')
-    parser.add_argument('work_dir')
-    parser.add_argument('result_file')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--max-iters', type=int, default=None)
-    parser.add_argument('--resume', action='store_true')
-    parser.add_argument('--data-root', help='where the dataset is')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    args = parser.parse_args(argv)
-
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.randomness = dict(seed=args.seed, deterministic=False)
-    if args.max_iters:
-        rescale_schedule(cfg, args.max_iters)
+def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
+               max_iters=None, resume: bool = False, data_root=None,
+               cfg_options=None, launcher: str = 'none') -> None:
+    """Train and evaluate one cell; the result goes to ``result_file``
+    (SuiteResultHook)."""
+    cfg = load_config(config, cfg_options)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if max_iters:
+        rescale_schedule(cfg, max_iters)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='SuiteResultHook', out_file=args.result_file)
+        dict(type='SuiteResultHook', out_file=result_file)
     ]
-    cfg = prepare_train_cfg(cfg, args.config, args.work_dir,
-                            'auto' if args.resume else None,
-                            launcher=args.launcher, data_root=args.data_root)
+    cfg = prepare_train_cfg(cfg, config, work_dir,
+                            'auto' if resume else None,
+                            launcher=launcher, data_root=data_root)
     try:
         train_and_evaluate(cfg)
     finally:
         close_distributed()
-
-
-if __name__ == '__main__':
-    main()

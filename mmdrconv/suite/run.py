@@ -80,9 +80,9 @@ def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
         return [sys.executable, '-m', 'torch.distributed.run',
                 f'--nproc_per_node={gpus}',
                 f"--nnodes={launcher.get('nnodes', 1)}",
-                '-m', 'mmdrconv.suite.cell'] + args + ['--launcher',
-                                                       'pytorch']
-    return [sys.executable, '-m', 'mmdrconv.suite.cell'] + args
+                '-m', 'mmdrconv.cli.suite_cell'] + args + [
+                    '--launcher', 'pytorch']
+    return [sys.executable, '-m', 'mmdrconv.cli.suite_cell'] + args
 
 
 def missing_metrics(cell: Cell, result: dict) -> Optional[str]:
@@ -166,7 +166,7 @@ def profile_variants(suite: Suite) -> dict:
                 os.makedirs(osp.dirname(out), exist_ok=True)
                 print(f'[{suite.name}] profiling {task.name} | {variant}',
                       flush=True)
-                command = [sys.executable, '-m', 'mmdrconv.analysis.profile',
+                command = [sys.executable, '-m', 'mmdrconv.cli.benchmark',
                            config, '--out', out, '--size',
                            *map(str, task.image_size),
                            '--repeat', str(suite.profile.get('repeat', 10))]
@@ -243,30 +243,3 @@ def run_suite(path: str, work_dir: Optional[str] = None,
                           wall_time_s=time.time() - start, jobs=jobs)
     print(f'[{suite.name}] report: {report["markdown"]}', flush=True)
     return report
-
-
-def main(argv=None):
-    import argparse
-    parser = argparse.ArgumentParser(
-        description='Run a benchmark suite (baseline vs DRConv)')
-    parser.add_argument('suite',
-                        help='suite file, e.g. configs/suites/demo.py')
-    parser.add_argument('--work-dir', help='default: work_dirs/<suite name>')
-    parser.add_argument('--skip-profile', action='store_true',
-                        help='no latency / memory / FLOPs measurements')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='cells run at once, each with cores / jobs '
-                        'threads (default 1; training times are then '
-                        'contended)')
-    args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error(f'--jobs must be at least 1, got {args.jobs}')
-    report = run_suite(args.suite, args.work_dir, args.skip_profile,
-                       args.jobs)
-    print(open(report['markdown']).read())
-    if report['failed']:
-        sys.exit(f"{report['failed']} cell(s) failed; see the report")
-
-
-if __name__ == '__main__':
-    main()

@@ -1,5 +1,5 @@
-"""See mmdrconv/cli/export_onnx.py (`python tools/deployment/export_onnx.py
--h`)."""
+"""See mmdrconv/cli/export_onnx.py
+(`python tools/deployment/export_onnx.py -h`)."""
 from mmdrconv.cli.export_onnx import main
 
 if __name__ == '__main__':

@@ -1,0 +1,33 @@
+"""Train and evaluate one suite cell (one config, one seed): what the
+suite runs in its own process, or under torchrun (mmdrconv/suite/cell.py).
+
+    python -m mmdrconv.cli.suite_cell CONFIG WORK_DIR RESULT_FILE [--seed S]
+        [--max-iters N] [--resume] [--data-root DIR] [--cfg-options ...]
+        [--launcher ...]
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Run one suite cell')
+    parser.add_argument('config')
+    parser.add_argument('work_dir')
+    parser.add_argument('result_file')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--max-iters', type=int, default=None)
+    parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--data-root', help='where the dataset is')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    args = parser.parse_args(argv)
+    from ..suite.cell import train_cell
+    train_cell(args.config, args.work_dir, args.result_file, args.seed,
+               args.max_iters, args.resume, args.data_root,
+               args.cfg_options, args.launcher)
+
+
+if __name__ == '__main__':
+    main()
