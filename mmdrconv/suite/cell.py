@@ -4,6 +4,8 @@ Run by the suite in its own process (or under torchrun) so cells cannot
 disturb each other: ``python -m mmdrconv.suite.cell CONFIG WORK_DIR RESULT``.
 """
 import argparse
+import math
+from typing import Optional
 
 from mmengine.config import DictAction
 
@@ -42,6 +44,39 @@ def rescale_schedule(cfg, max_iters: int) -> None:
         by_epoch=False, interval=max(1, max_iters // 4), max_keep_ckpts=1)
 
 
+def set_evaluations(cfg, evaluations: int) -> None:
+    """Evaluate ``evaluations`` times along training, the last time at its
+    end: every ceil(budget / evaluations) iterations (epochs for an
+    epoch-based loop); mmengine's loops also evaluate after the last one.
+    A budget shorter than ``evaluations`` gives one evaluation per
+    iteration (or epoch)."""
+    if isinstance(evaluations, bool) or not isinstance(evaluations, int) \
+            or evaluations < 1:
+        raise ValueError(f'evaluations must be a positive int, got '
+                         f'{evaluations!r}')
+    kind = cfg.train_cfg.get('type')
+    key = dict(IterBasedTrainLoop='max_iters',
+               EpochBasedTrainLoop='max_epochs').get(kind)
+    if key is None or not cfg.train_cfg.get(key):
+        raise ValueError(f'evaluations need an IterBasedTrainLoop or '
+                         f'EpochBasedTrainLoop train_cfg with its budget '
+                         f'(max_iters / max_epochs), got {kind!r}')
+    cfg.train_cfg.val_interval = max(
+        1, math.ceil(cfg.train_cfg[key] / evaluations))
+    cfg.train_cfg.pop('val_begin', None)  # from the first interval on
+
+
+def add_pairing(cfg, twin_config: str, seed: int,
+                cfg_options: Optional[dict] = None) -> None:
+    """Start from the twin's initial weights where they fit, with the same
+    random numbers as every other variant of this seed
+    (:class:`~mmdrconv.suite.hooks.PairedStartHook`)."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='PairedStartHook', twin_config=twin_config, seed=seed,
+             cfg_options=dict(cfg_options or {}))
+    ]
+
+
 def train_and_evaluate(cfg) -> None:
     runner = build_runner(cfg)
     runner.train()
@@ -67,12 +102,22 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--paired-with', metavar='TWIN_CONFIG',
+                        help="start from this config's initial weights "
+                        'where names and shapes match (the task\'s twin)')
+    parser.add_argument('--evaluations', type=int,
+                        help='evaluate this many times along training, the '
+                        'last at its end')
     args = parser.parse_args(argv)
 
     cfg = load_config(args.config, args.cfg_options)
     cfg.randomness = dict(seed=args.seed, deterministic=False)
     if args.max_iters:
         rescale_schedule(cfg, args.max_iters)
+    if args.evaluations is not None:
+        set_evaluations(cfg, args.evaluations)
+    if args.paired_with:
+        add_pairing(cfg, args.paired_with, args.seed, args.cfg_options)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='SuiteResultHook', out_file=args.result_file)
     ]

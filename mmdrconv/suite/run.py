@@ -70,6 +70,10 @@ def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
         args += ['--data-root', root]
     if cell.task.max_iters:
         args += ['--max-iters', str(cell.task.max_iters)]
+    if cell.task.evaluations:
+        args += ['--evaluations', str(cell.task.evaluations)]
+    # Common random numbers: every variant starts from the twin's weights.
+    args += ['--paired-with', cell.task.variants[cell.task.baseline]]
     if resume:
         args.append('--resume')
     if options:
@@ -258,9 +262,25 @@ def main(argv=None):
                         help='cells run at once, each with cores / jobs '
                         'threads (default 1; training times are then '
                         'contended)')
+    parser.add_argument('--plan-seeds', type=float, metavar='REL',
+                        help='run nothing: from the finished run in the '
+                        'work dir, print the seeds needed to detect a '
+                        "paired difference of REL times the twin's mean "
+                        '(e.g. 0.03) with 80%% power')
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f'--jobs must be at least 1, got {args.jobs}')
+    if args.plan_seeds is not None:
+        if not args.plan_seeds > 0:
+            parser.error(f'--plan-seeds must be positive (0.03 for 3%), '
+                         f'got {args.plan_seeds}')
+        from .report import seed_plan_report
+        try:
+            print(seed_plan_report(args.suite, args.work_dir,
+                                   args.plan_seeds))
+        except FileNotFoundError as error:
+            sys.exit(str(error))
+        return
     report = run_suite(args.suite, args.work_dir, args.skip_profile,
                        args.jobs)
     print(open(report['markdown']).read())
