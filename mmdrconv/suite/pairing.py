@@ -7,9 +7,8 @@ difference then measures the change of layer, not the luck of two
 independent initialisations.
 
 No cell waits for another: each builds its twin's model itself, under the
-seed, and takes its initial state (building and initialising a model costs
-a second; there is no training). The twin's own cell does the same, so all
-cells of a seed start from one state.
+seed, and takes its initial state (no training: cheap). The twin's own cell
+does the same, so all cells of a seed start from one state.
 """
 import os.path as osp
 from typing import Optional
