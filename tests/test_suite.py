@@ -487,6 +487,11 @@ def test_evaluations_give_a_curve_ending_at_the_last_iteration(tmp_path):
     with pytest.raises(ValueError, match='IterBasedTrainLoop or '
                        'EpochBasedTrainLoop'):
         set_evaluations(Config(dict(train_cfg=dict(type='X'))), 4)
+    from mmdrconv.suite.spec import Task
+    with pytest.raises(ValueError, match='task toy: evaluations must be a '
+                       'positive int'):
+        Task(name='toy', dataset='d', metrics=['acc'],
+             variants=dict(standard='a.py'), evaluations=0)
 
 
 def test_deformable_conv_multiply_adds_are_counted():
