@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 
@@ -14,6 +15,9 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 # Student t quantiles t(0.975, df) from a printed table.
 T_DF1, T_DF2 = 12.706, 4.303
+# ... and t(0.80, df): the power quantile of the minimum detectable
+# difference.
+T80_DF2 = 1.061
 
 
 def test_t_interval_matches_hand_computed_values():
@@ -62,6 +66,64 @@ def test_paired_difference_and_verdicts():
     assert single['n'] == 1 and single['verdict'] == NO_DIFFERENCE
 
 
+def test_detectable_difference_matches_hand_computed_values():
+    from scipy import stats
+
+    from mmdrconv.suite.stats import detectable_difference, paired_difference
+    # differences 0.10, 0.11, 0.08 (std 0.015275) over 3 seeds, twin 0.52
+    d = paired_difference({0: 0.60, 1: 0.63, 2: 0.62},
+                          {0: 0.50, 1: 0.52, 2: 0.54})
+    mde = d['mde']
+    hand = (T_DF2 + T80_DF2) * 0.015275 / 3**0.5  # 0.04731
+    assert mde['absolute'] == pytest.approx(hand, abs=5e-5)
+    exact = (stats.t.ppf(0.975, 2) + stats.t.ppf(0.8, 2)) * \
+        0.015275252316519466 / 3**0.5
+    assert mde['absolute'] == pytest.approx(exact, rel=1e-9)
+    assert d['twin_mean'] == pytest.approx(0.52)
+    assert mde['relative'] == pytest.approx(exact / 0.52, rel=1e-9)
+    assert (mde['power'], mde['confidence'], mde['n']) == (0.8, 0.95, 3)
+    assert mde['reason'] is None
+    one = paired_difference({2: 0.9}, {2: 0.5})['mde']
+    assert one['absolute'] is None and one['relative'] is None
+    assert one['reason'] == ('1 paired seed: the spread of the differences '
+                             'needs at least 2')
+    zero = detectable_difference(0.1, 4, reference=0.0)
+    assert zero['absolute'] == pytest.approx(
+        (stats.t.ppf(0.975, 3) + stats.t.ppf(0.8, 3)) * 0.1 / 2)
+    assert zero['relative'] is None and 'twin' in zero['reason']
+    with pytest.raises(ValueError, match='power must be in'):
+        detectable_difference(0.1, 4, power=80)
+
+
+def test_seeds_needed_against_a_t_table():
+    from mmdrconv.suite.stats import seeds_needed
+    # std 1, difference 1: (t(.975, df) + t(.8, df)) / sqrt(n) with the
+    # table's t(.975, 8) = 2.306, t(.8, 8) = 0.889 is 1.065 for n = 9,
+    # with t(.975, 9) = 2.262, t(.8, 9) = 0.883 it is 0.9945 for n = 10.
+    assert seeds_needed(1.0, 1.0) == 10
+    assert seeds_needed(2.0, 2.0) == 10  # only the ratio counts
+    assert seeds_needed(0.0, 0.01) == 2  # no spread: the minimum
+    assert seeds_needed(1.0, 1e-3, max_seeds=50) is None
+    with pytest.raises(ValueError, match='must be positive'):
+        seeds_needed(1.0, 0.0)
+
+
+def test_late_gain_interpolates_the_curve():
+    from mmdrconv.suite.stats import late_gain
+    curve = [dict(iter=i, metrics=dict(acc=v)) for i, v in
+             [(13, 0.1), (26, 0.3), (39, 0.4), (50, 0.46)]]
+    gain = late_gain(curve, 'acc')
+    # last quarter from 37.5: 0.3 + 0.1 * 11.5 / 13 = 0.38846 there
+    assert gain['gain'] == pytest.approx(0.46 - (0.3 + 0.1 * 11.5 / 13))
+    assert (gain['from_iter'], gain['to_iter']) == (37.5, 50)
+    late = late_gain(curve[2:], 'acc')
+    assert late['gain'] is None
+    assert late['reason'].startswith('first evaluation at iteration 39')
+    assert late_gain(curve[-1:], 'acc')['reason'].startswith(
+        '1 evaluation(s) of acc')
+    assert late_gain(curve, 'mIoU')['gain'] is None
+
+
 def _fabricated_suite(work_dir):
     from mmdrconv.suite.spec import Suite, Task
     task = Task(name='toy', dataset='toy', metrics=['acc'],
@@ -78,9 +140,15 @@ def _fabricated_suite(work_dir):
     results = []
     for cell in cells:
         value = values[cell.variant][cell.seed]
+        # Validation curves at 10, 20, 30, 40: the twin gains 0.04 (seed 0),
+        # 0.02, 0.06 from iteration 30 on; the others end flat.
+        rise = {0: 0.04, 1: 0.02, 2: 0.06}[cell.seed] \
+            if cell.variant == 'standard' else 0.0
+        curve = [dict(iter=i, metrics=dict(acc=value - rise * (i < 40)))
+                 for i in (10, 20, 30, 40)] if value is not None else []
         results.append(
             dict(status='failed', error='RuntimeError: boom') if value is None
-            else dict(status='ok', metrics=dict(acc=value),
+            else dict(status='ok', metrics=dict(acc=value), curve=curve,
                       train_time_per_iter=0.1 * (cell.seed + 1)))
     profiles = {('toy', v): dict(params=2e6, macs=4e9, batch_size=2,
                                  latency_ms=5.0)
@@ -114,15 +182,47 @@ def test_report_of_a_fabricated_table(tmp_path):
                                                 abs=2e-4)
     # a batch of two at 4 GMACs: 2 GMACs per image
     assert rows['drconv']['gmacs_per_image'] == pytest.approx(2.0)
+    # The twin's gain over the last quarter (iterations 30-40): 0.04,
+    # 0.02, 0.06 by seed; beside every difference.
+    twin_gain = rows['standard']['late_gain']['acc']
+    assert twin_gain['values'] == pytest.approx([0.04, 0.02, 0.06])
+    assert (twin_gain['from_iter'], twin_gain['to_iter']) == (30, 40)
+    assert rows['drconv']['late_gain']['acc']['mean'] == pytest.approx(0)
+    assert rows['worse']['difference']['acc']['twin_late_gain'] == \
+        pytest.approx(0.04)
+    # MDE of drconv_mixture: differences -0.01, 0.03, -0.02 (std 0.026458)
+    mde = rows['drconv_mixture']['difference']['acc']['mde']
+    assert mde['absolute'] == pytest.approx(
+        (T_DF2 + T80_DF2) * 0.026458 / 3**0.5, abs=1e-4)
+    assert mde['relative'] == pytest.approx(mde['absolute'] / 0.52)
+    # dcnv2 over seeds 0 and 1 only: differences 0.03, 0.05, twin 0.51
+    assert rows['dcnv2']['difference']['acc']['mde']['reference'] == \
+        pytest.approx(0.51)
 
     text = open(report['markdown']).read()
     assert '| drconv | 0 1 2 | 0.617 [0.579, 0.655] | 0.600, 0.630, 0.620 |' \
         in text
-    assert '| drconv | +0.097 [+0.059, +0.135] | ahead |' in text
+    # MDE (4.303 + 1.061) * 0.015275 / sqrt(3) = 0.0473, 9.1% of 0.52
+    assert '| drconv | +0.097 [+0.059, +0.135] | 0.047 (9.1%) | ahead |' \
+        in text
     assert '- worse vs standard on acc: -0.100 [-0.125, -0.075] over ' \
         'seeds 0, 1, 2: behind.' in text
+    mixture_mde = rows['drconv_mixture']['difference']['acc']['mde']
+    assert f'- drconv_mixture vs standard on acc: +0.000 [-0.066, +0.066] ' \
+        f'over seeds 0, 1, 2: {NO_DIFFERENCE}; differences larger than ' \
+        f"{mixture_mde['absolute']:.3f} ({mixture_mde['relative']:.1%} of " \
+        "the twin's 0.520) either way would have been detected with 80% " \
+        'power.' in text
     assert f'- dcnv2 vs standard on acc: +0.040 [-0.087, +0.167] over ' \
-        f'seeds 0, 1: {NO_DIFFERENCE}.' in text
+        f'seeds 0, 1: {NO_DIFFERENCE}; differences larger than ' in text
+    # An "ahead" verdict needs no statement of what was ruled out.
+    assert 'over seeds 0, 1, 2: ahead.' in text
+    assert f"| drconv_mixture | +0.000 [-0.066, +0.066] | " \
+        f"{mixture_mde['absolute']:.3f} ({mixture_mde['relative']:.1%}) | " \
+        in text
+    assert 'Gain of `standard` over the last quarter of training (from its ' \
+        'validation curves; mean [interval] over seeds), beside the MDE ' \
+        'above: acc +0.040 [-0.010, +0.090] (iterations 30-40).' in text
     assert 'FAILED dcnv2 seed 2: `RuntimeError: boom`' in text
     assert 'GMACs / image (64x96)' in text and '| 2.000 |' in text
     with open(report['csv']) as f:
@@ -130,9 +230,269 @@ def test_report_of_a_fabricated_table(tmp_path):
     worse = next(line for line in lines if line['variant'] == 'worse')
     assert float(worse['diff_mean']) == pytest.approx(-0.10)
     assert worse['verdict'] == 'behind' and worse['seeds'] == '0 1 2'
+    mixture = next(line for line in lines
+                   if line['variant'] == 'drconv_mixture')
+    assert float(mixture['mde']) == pytest.approx(mixture_mde['absolute'])
+    assert float(mixture['mde_relative']) == pytest.approx(
+        mixture_mde['relative'])
+    assert float(mixture['twin_late_gain']) == pytest.approx(0.04)
     for name in ('metrics.png', 'accuracy_vs_macs.png',
-                 'accuracy_vs_train_time.png', 'training_curves.png'):
+                 'accuracy_vs_train_time.png', 'training_curves.png',
+                 'validation_curves.png'):
         assert osp.getsize(osp.join(tmp_path, name)) > 0, name
+
+
+def test_seed_plan_of_a_finished_run(tmp_path, capsys, monkeypatch):
+    """--plan-seeds: from the fabricated run's results.json, the seeds that
+    would detect a 3% difference, against scipy's quantiles directly."""
+    from scipy import stats
+
+    from mmdrconv.suite.report import write_report
+    from mmdrconv.cli.suite import main
+    suite, cells, results, profiles = _fabricated_suite(tmp_path)
+    write_report(suite, cells, results, profiles, wall_time_s=60)
+    monkeypatch.chdir(REPO)  # the suite file names configs from here
+    main(['configs/suites/smoke.py', '--work-dir', str(tmp_path),
+          '--plan-seeds', '0.03'])
+    text = capsys.readouterr().out
+
+    def needed(std, target):
+        return next(n for n in range(2, 10000)
+                    if (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1))
+                    * std / n**0.5 <= target)
+
+    # drconv_mixture: std 0.026458 of the differences, twin 0.52: 3% is
+    # 0.0156; dcnv2: differences 0.03 and 0.05 (std 0.014142), twin 0.51.
+    mixture = needed(statistics.stdev([0.49 - 0.50, 0.55 - 0.52,
+                                       0.52 - 0.54]), 0.03 * 0.52)
+    dcnv2 = needed(statistics.stdev([0.53 - 0.50, 0.57 - 0.52]), 0.03 * 0.51)
+    assert mixture == 25  # computed independently with scipy as above
+    assert f'| toy | drconv_mixture | acc | 0.5200 | 0.0156 | 0.0265 (3) ' \
+        f'| {mixture} |  |' in text
+    assert f'| toy | dcnv2 | acc | 0.5100 | 0.0153 | 0.0141 (2) | {dcnv2} ' \
+        '| spread from 2 seeds only: a rough estimate |' in text
+    assert "paired difference of 3.0% of the twin's mean" in text
+
+    with pytest.raises(SystemExit) as exit_:
+        main(['configs/suites/smoke.py', '--work-dir',
+              str(tmp_path / 'nothing'), '--plan-seeds', '0.03'])
+    assert 'it plans from a finished run' in str(exit_.value.code)
+    with pytest.raises(SystemExit):
+        main(['configs/suites/smoke.py', '--plan-seeds', '-1'])
+    assert '--plan-seeds must be positive' in capsys.readouterr().err
+
+
+SYN = osp.join(REPO, 'configs/synthetic')
+# The layers each control weakens (3x3 -> 1x1): ResNet-50's c3-c5 conv2
+# (4, 6 and 3 blocks), MobileNetV2's depthwise convs of layers 3-7 (3, 4,
+# 3, 3 and 1 blocks).
+RESNET_WEAKENED = {f'backbone.layer{stage}.{block}.conv2'
+                   for stage, blocks in ((2, 4), (3, 6), (4, 3))
+                   for block in range(blocks)}
+MOBILENET_WEAKENED = {f'backbone.layer{stage}.{block}.conv.1.conv'
+                      for stage, blocks in ((3, 3), (4, 4), (5, 3), (6, 3),
+                                            (7, 1))
+                      for block in range(blocks)}
+CONTROLS = [
+    ('mask-rcnn_r50-w16_fpn_synthetic-coco.py',
+     'mask-rcnn_r50-w16-1x1-c3-c5_fpn_synthetic-coco.py', RESNET_WEAKENED),
+    ('deeplabv3_r50-w16-d8_synthetic-cityscapes.py',
+     'deeplabv3_r50-w16-d8-1x1-c3-c5_synthetic-cityscapes.py',
+     RESNET_WEAKENED),
+    ('mobilenet-v2-d8_deeplabv3_synthetic-cityscapes.py',
+     'mobilenet-v2-d8-1x1_deeplabv3_synthetic-cityscapes.py',
+     MOBILENET_WEAKENED),
+]
+
+
+@pytest.mark.parametrize('twin, control, weakened', CONTROLS,
+                         ids=['mask-rcnn', 'deeplabv3', 'mobilenetv2'])
+def test_control_differs_from_its_twin_exactly_in_the_weakened_layers(
+        twin, control, weakened):
+    from mmdrconv.apis import build_model, load_config
+    from mmdrconv.openmmlab.registry import PointwiseConv
+    models = [build_model(load_config(osp.join(SYN, c)))
+              for c in (twin, control)]
+    states = [m.state_dict() for m in models]
+    assert list(states[0]) == list(states[1])  # same names, same order
+    differ = {k for k in states[0] if states[0][k].shape != states[1][k].shape}
+    assert differ == {f'{name}.weight' for name in weakened}
+    for key in differ:
+        assert states[1][key].shape == states[0][key].shape[:2] + (1, 1)
+        assert states[0][key].shape[2:] == (3, 3)
+    modules = dict(models[1].named_modules())
+    assert {n for n, m in modules.items()
+            if isinstance(m, PointwiseConv)} == weakened
+    # Same feature maps out of the backbone: only the kernels changed.
+    x = torch.randn(1, 3, 64, 64)
+    shapes = []
+    for model in models:
+        model.eval()  # mmdet's ResNet.train returns None: no chaining
+        with torch.no_grad():
+            shapes.append([f.shape for f in model.backbone(x)])
+    assert shapes[0] == shapes[1]
+
+
+def test_pointwise_control_names_a_pattern_that_weakens_nothing():
+    from mmdrconv.openmmlab.registry import convs_as_pointwise
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
+                                torch.nn.Conv2d(4, 4, 1))
+    with pytest.raises(ValueError, match=r"pattern '1' matches no k x k"):
+        convs_as_pointwise(model, ['1'])  # already 1x1
+    convs_as_pointwise(model, ['0'])
+    assert model[0].kernel_size == (1, 1) and model[0].in_channels == 3
+    assert model(torch.randn(1, 3, 5, 5)).shape == (1, 4, 5, 5)
+
+
+def _first_step(monkeypatch, config, work_dir, data_root, seed, twin=None):
+    """A suite cell (``mmdrconv.cli.suite_cell.main``) stopped at its first
+    training step: the model's state then, the batch's inputs, and the
+    pairing report."""
+    from mmengine.hooks import Hook
+
+    from mmdrconv.runner import build_runner
+    from mmdrconv.cli import suite_cell
+    from mmdrconv.suite import cell as cell_module
+    from mmdrconv.suite.hooks import PAIRING_INFO
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    class Capture(Hook):
+        priority = 'LOWEST'
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            seen.update(state={k: v.clone()
+                               for k, v in runner.model.state_dict().items()},
+                        inputs=[x.clone() for x in data_batch['inputs']],
+                        pairing=runner.message_hub.get_info(PAIRING_INFO))
+            raise Stop
+
+    def train(cfg):
+        runner = build_runner(cfg)
+        runner.register_hook(Capture())
+        runner.train()
+
+    monkeypatch.setattr(cell_module, 'train_and_evaluate', train)
+    args = [config, work_dir, osp.join(work_dir, 'cell_result.json'),
+            '--seed', str(seed), '--max-iters', '2', '--data-root',
+            data_root] + (['--paired-with', twin] if twin else [])
+    with pytest.raises(Stop):
+        suite_cell.main(args)
+    return seen
+
+
+def test_paired_cells_start_from_the_twins_weights_and_data(
+        tmp_path, monkeypatch, synthetic_data):
+    from mmdrconv.suite.pairing import twin_initial_state
+    standard = osp.join(SYN, 'mask-rcnn_r50-w16_fpn_synthetic-coco.py')
+    drconv = osp.join(SYN, 'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-'
+                      'coco.py')
+    data = str(synthetic_data / 'coco')
+    twin = _first_step(monkeypatch, standard, str(tmp_path / 'standard'),
+                       data, 3, standard)
+    variant = _first_step(monkeypatch, drconv, str(tmp_path / 'drconv'), data,
+                          3, standard)
+    mine, theirs = variant['state'], twin['state']
+    shared = [k for k in mine
+              if k in theirs and mine[k].shape == theirs[k].shape]
+    for key in shared:
+        assert torch.equal(mine[key], theirs[key]), key
+    for part in ('backbone.conv1.', 'backbone.layer1.', 'backbone.layer4.',
+                 'neck.', 'rpn_head.', 'roi_head.bbox_head.',
+                 'roi_head.mask_head.'):
+        assert any(k.startswith(part) for k in shared), part
+    # DRConv's modulated kernel has the conv's name and shape: shared too.
+    assert 'backbone.layer3.0.conv2.weight' in shared
+    # What is not shared is DRConv's own (guides, scales) in c3-c5's conv2.
+    not_shared = set(mine) - set(shared)
+    assert not_shared and {k.rsplit('.', 1)[0].split('.conv2')[0] + '.conv2'
+                           for k in not_shared} == RESNET_WEAKENED
+    pairing = variant['pairing']
+    assert (pairing['shared'], pairing['not_shared']) == (len(shared),
+                                                          len(not_shared))
+    assert pairing['twin'] == standard and pairing['seed'] == 3
+    assert twin['pairing']['not_shared'] == 0
+    assert twin['pairing']['shared'] == len(theirs)
+    # Common random numbers: the same images, in the same order, with the
+    # same augmentation (flips), in both cells.
+    assert len(twin['pairing']['first_batch']) == 4
+    assert variant['pairing']['first_batch'] == \
+        twin['pairing']['first_batch']
+    assert all(torch.equal(a, b)
+               for a, b in zip(variant['inputs'], twin['inputs']))
+    # Without the pairing the layers after c3-c5 would start elsewhere: the
+    # extra DRConv parameters shift the random stream of the neck's init.
+    key = 'neck.fpn_convs.0.conv.weight'
+    alone = twin_initial_state(drconv, 3)
+    assert not torch.equal(alone[key], theirs[key])
+
+
+def test_evaluations_give_a_curve_ending_at_the_last_iteration(tmp_path):
+    """set_evaluations on mmengine's own loop: 4 evaluations over 10
+    iterations at 3, 6, 9 and 10, each recorded with its metrics."""
+    from mmengine.config import Config
+    from mmengine.evaluator import BaseMetric
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    from mmdrconv.suite.cell import set_evaluations
+    from mmdrconv.suite.hooks import SuiteResultHook
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, inputs, mode='tensor'):
+            x = torch.stack(inputs)
+            if mode == 'loss':
+                return dict(loss=((x - self.w)**2).mean())
+            return [self.w.detach().clone() for _ in inputs]
+
+    class Distance(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results += [float(w) for w in data_samples]
+
+        def compute_metrics(self, results):
+            return dict(w=statistics.fmean(results))
+
+    data = [dict(inputs=torch.ones(1))] * 4
+    cfg = Config(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=10,
+                                     val_interval=10)))
+    set_evaluations(cfg, 4)
+    assert cfg.train_cfg.val_interval == 3
+    loader = dict(dataset=data, batch_size=2, num_workers=0,
+                  sampler=dict(type='DefaultSampler', shuffle=False))
+    out = str(tmp_path / 'cell_result.json')
+    runner = Runner(
+        model=Toy(), work_dir=str(tmp_path), train_dataloader=loader,
+        val_dataloader=loader, val_cfg=dict(), val_evaluator=[Distance()],
+        train_cfg=cfg.train_cfg,
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        custom_hooks=[SuiteResultHook(out)], default_hooks=dict(
+            checkpoint=None), default_scope=None)
+    runner.train()
+    with open(out) as f:
+        result = json.load(f)
+    curve = result['curve']
+    assert [p['iter'] for p in curve] == [3, 6, 9, 10]
+    # w after k SGD steps towards 1 at lr 0.1: 1 - 0.8 ** k
+    for point in curve:
+        assert point['metrics']['w'] == pytest.approx(
+            1 - 0.8**point['iter'], rel=1e-5)
+    assert result['metrics'] == curve[-1]['metrics']
+    with pytest.raises(ValueError, match='evaluations must be a positive'):
+        set_evaluations(cfg, 0)
+    with pytest.raises(ValueError, match='IterBasedTrainLoop or '
+                       'EpochBasedTrainLoop'):
+        set_evaluations(Config(dict(train_cfg=dict(type='X'))), 4)
+    from mmdrconv.suite.spec import Task
+    with pytest.raises(ValueError, match='task toy: evaluations must be a '
+                       'positive int'):
+        Task(name='toy', dataset='d', metrics=['acc'],
+             variants=dict(standard='a.py'), evaluations=0)
 
 
 def test_deformable_conv_multiply_adds_are_counted():
@@ -195,15 +555,33 @@ def test_every_variant_trains_and_is_compared(smoke):
     work_dir, output, _ = smoke
     for name in ('results.json', 'results.csv', 'results.md', 'metrics.png',
                  'accuracy_vs_macs.png', 'accuracy_vs_train_time.png',
-                 'training_curves.png'):
+                 'training_curves.png', 'validation_curves.png'):
         assert osp.getsize(osp.join(work_dir, name)) > 0, name
     with open(osp.join(work_dir, 'results.json')) as f:
         results = json.load(f)
     variants = {(c['task'], c['variant']) for c in results['cells']}
-    assert len(variants) == len(results['cells']) == 13
+    assert len(variants) == len(results['cells']) == 16
     assert {v for _, v in variants} == {
-        'standard', 'drconv', 'drconv_mixture', 'drconv_paper', 'dcnv2'}
+        'standard', 'drconv', 'drconv_mixture', 'drconv_paper', 'dcnv2',
+        'control_1x1'}
     assert all(c['status'] == 'ok' for c in results['cells'])
+    for cell in results['cells']:
+        # evaluations=4 on a 2-iteration budget: one per iteration
+        assert [p['iter'] for p in cell['curve']] == [1, 2]
+        assert cell['curve'][-1]['metrics'] == cell['metrics']
+        pairing = cell['pairing']
+        twin = next(c for c in results['cells'] if c['task'] == cell['task']
+                    and c['variant'] == 'standard')
+        assert pairing['first_batch'] == twin['pairing']['first_batch']
+        assert pairing['shared'] > 0 and pairing['seed'] == 0
+        if cell['variant'] == 'standard':
+            assert pairing['not_shared'] == 0
+        elif cell['variant'] == 'control_1x1':
+            assert set(pairing['not_shared_modules']) == (
+                MOBILENET_WEAKENED if 'mobilenet' in cell['task']
+                else RESNET_WEAKENED)
+        else:
+            assert pairing['not_shared'] > 0
     ranges = {'coco/bbox_mAP': (0, 1), 'coco/segm_mAP': (0, 1),
               'mIoU': (0, 100)}
     for row in results['summary']:
@@ -212,11 +590,15 @@ def test_every_variant_trains_and_is_compared(smoke):
             assert stats['n'] == 1 and low <= stats['mean'] <= high
             assert stats['low'] is None  # one seed: no interval
         assert row['train_time_per_iter']['mean'] > 0
+        for gain in row['late_gain'].values():
+            assert (gain['from_iter'], gain['to_iter']) == (1.5, 2)
         if row['variant'] == 'standard':
             assert row['difference'] is None
         else:
             assert all(d['verdict'] == NO_DIFFERENCE
                        for d in row['difference'].values())
+            assert all(d['mde']['absolute'] is None and 'at least 2' in
+                       d['mde']['reason'] for d in row['difference'].values())
     with open(osp.join(work_dir, 'results.md')) as f:
         report = f.read()
     for task in ('coco-instance', 'cityscapes-semantic',
@@ -225,7 +607,8 @@ def test_every_variant_trains_and_is_compared(smoke):
     assert 'seeds: [0]' in report and '2 iterations' in report
     assert 'from seed 0 alone, no interval' in report
     assert 'cells ran 2 at a time' in report
-    assert '[smoke 1/13]' in output and 'Iter(train)' in output
+    assert 'MDE coco/bbox_mAP (% of twin)' in report
+    assert '[smoke 1/16]' in output and 'Iter(train)' in output
 
 
 def test_rerun_skips_finished_and_resumes_interrupted(smoke):
@@ -236,10 +619,15 @@ def test_rerun_skips_finished_and_resumes_interrupted(smoke):
     os.remove(osp.join(cell, 'cell_result.json'))
     assert osp.isfile(osp.join(cell, 'last_checkpoint'))
     output = run_suite(suite, work_dir, '--skip-profile', '--jobs', '2')[1]
-    assert output.count('finished earlier, skipped') == 12
+    assert output.count('finished earlier, skipped') == 15
     assert 'resuming from its last checkpoint' in output
     with open(osp.join(cell, 'cell_result.json')) as f:
-        assert json.load(f)['status'] == 'ok'
+        result = json.load(f)
+    assert result['status'] == 'ok'
+    # The curve and the pairing survive the resume (the last evaluation is
+    # redone).
+    assert [p['iter'] for p in result['curve']] == [1, 2]
+    assert result['pairing']['shared'] > 0
     log = open(osp.join(cell, 'cell.log')).read()
     assert 'resumed epoch: 0, iter: 2' in log
 
@@ -306,10 +694,12 @@ def test_paper_preset_declares_real_configs_under_torchrun(monkeypatch):
     assert det[det.index('--data-root') + 1] == 'data/coco'
     assert seg[seg.index('--data-root') + 1] == 'data/cityscapes'
     assert all(osp.isfile(osp.join(REPO, c.config)) for c in cells)
-    # Every variant of the full preset has a real-data twin here.
+    # Every variant of the full preset but the controls has a real-data
+    # twin here.
     full = load_suite(osp.join(REPO, 'configs/suites/full.py'))
     paper_variants = {v for t in suite.tasks for v in t.variants}
-    assert {v for t in full.tasks for v in t.variants} <= paper_variants
+    assert {v for t in full.tasks for v in t.variants
+            if not v.startswith('control_')} <= paper_variants
 
 
 def test_jobs_must_be_a_positive_count(capsys):

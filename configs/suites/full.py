@@ -10,6 +10,12 @@
 #                   times their weights)
 #   dcnv2           mmcv's ModulatedDeformConv2dPack (DCNv2) through ResNet's
 #                   dcn slot, as mmdet's *_r50-mdconv-c3-c5_* configs
+#   control_1x1     the control: the twin with c3-c5's 3x3 convs as 1x1
+#                   (MobileNetV2: the depthwise 3x3 convs of layers 3-7), a
+#                   layer of known harm that must come out behind
+# Within a seed every variant starts from the twin's initial weights where
+# names and shapes match, with the same data order and augmentation
+# (docs/suite.md); each cell evaluates 4 times along training (the curve).
 # The MobileNetV2 task puts DRConv in every 1x1 conv of the blocks, as the
 # official ShuffleNetV2 code does; depthwise convs stay standard.
 # Run: python tools/suite.py configs/suites/full.py  (50 iterations per
@@ -24,9 +30,11 @@ _resnet_slots = dict(
     drconv='-drconv-c3-c5',
     drconv_mixture='-drconv-mixture-c3-c5',
     drconv_paper='-drconv-paper-c3-c5',
-    dcnv2='-mdconv-c3-c5')
+    dcnv2='-mdconv-c3-c5',
+    control_1x1='-1x1-c3-c5')
 _mobilenet_slots = dict(
-    standard='', drconv='-drconv', drconv_mixture='-drconv-mixture')
+    standard='', drconv='-drconv', drconv_mixture='-drconv-mixture',
+    control_1x1='-1x1')
 suite = dict(
     name='full',
     seeds=[0, 1, 2, 3, 4],
@@ -39,15 +47,17 @@ suite = dict(
     tasks=[
         dict(name='coco-instance', dataset='coco',
              metrics=['coco/bbox_mAP', 'coco/segm_mAP'], max_iters=50,
-             image_size=(128, 128),
+             evaluations=4, image_size=(128, 128),
              variants={k: _mask_rcnn.format(v)
                        for k, v in _resnet_slots.items()}),
         dict(name='cityscapes-semantic', dataset='cityscapes',
-             metrics=['mIoU'], max_iters=50, image_size=(128, 256),
+             metrics=['mIoU'], max_iters=50, evaluations=4,
+             image_size=(128, 256),
              variants={k: _deeplab.format(v)
                        for k, v in _resnet_slots.items()}),
         dict(name='cityscapes-mobilenetv2', dataset='cityscapes',
-             metrics=['mIoU'], max_iters=50, image_size=(128, 256),
+             metrics=['mIoU'], max_iters=50, evaluations=4,
+             image_size=(128, 256),
              variants={k: _mobilenet.format(v)
                        for k, v in _mobilenet_slots.items()}),
     ],

@@ -3,7 +3,7 @@ evaluate every cell, profile every variant, write the report
 (mmdrconv/suite/run.py).
 
     python tools/suite.py configs/suites/{smoke,demo,full,paper}.py
-        [--work-dir DIR] [--skip-profile] [--jobs N]
+        [--work-dir DIR] [--skip-profile] [--jobs N] [--plan-seeds REL]
 """
 import argparse
 import sys
@@ -21,9 +21,25 @@ def main(argv=None):
                         help='cells run at once, each with cores / jobs '
                         'threads (default 1; training times are then '
                         'contended)')
+    parser.add_argument('--plan-seeds', type=float, metavar='REL',
+                        help='run nothing: from the finished run in the '
+                        'work dir, print the seeds needed to detect a '
+                        "paired difference of REL times the twin's mean "
+                        '(e.g. 0.03) with 80%% power')
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f'--jobs must be at least 1, got {args.jobs}')
+    if args.plan_seeds is not None:
+        if not args.plan_seeds > 0:
+            parser.error(f'--plan-seeds must be positive (0.03 for 3%), '
+                         f'got {args.plan_seeds}')
+        from ..suite.report import seed_plan_report
+        try:
+            print(seed_plan_report(args.suite, args.work_dir,
+                                   args.plan_seeds))
+        except FileNotFoundError as error:
+            sys.exit(str(error))
+        return
     from ..suite.run import run_suite
     report = run_suite(args.suite, args.work_dir, args.skip_profile,
                        args.jobs)

@@ -3,7 +3,7 @@ suite runs in its own process, or under torchrun (mmdrconv/suite/cell.py).
 
     python -m mmdrconv.cli.suite_cell CONFIG WORK_DIR RESULT_FILE [--seed S]
         [--max-iters N] [--resume] [--data-root DIR] [--cfg-options ...]
-        [--launcher ...]
+        [--launcher ...] [--paired-with TWIN_CONFIG] [--evaluations N]
 """
 import argparse
 
@@ -22,11 +22,18 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--paired-with', metavar='TWIN_CONFIG',
+                        help="start from this config's initial weights "
+                        'where names and shapes match (the task\'s twin)')
+    parser.add_argument('--evaluations', type=int,
+                        help='evaluate this many times along training, the '
+                        'last at its end')
     args = parser.parse_args(argv)
     from ..suite.cell import train_cell
     train_cell(args.config, args.work_dir, args.result_file, args.seed,
                args.max_iters, args.resume, args.data_root,
-               args.cfg_options, args.launcher)
+               args.cfg_options, args.launcher, args.evaluations,
+               args.paired_with)
 
 
 if __name__ == '__main__':

@@ -5,6 +5,9 @@ registration serves every default scope (mmdet, mmseg, or none).
 ``force=True`` makes re-registration (e.g. importing the package through
 custom_imports after a direct import, or a reload) harmless.
 """
+from fnmatch import fnmatchcase
+
+import torch
 from mmengine.registry import MODELS
 
 from ..converter import convert_to_drconv
@@ -49,3 +52,65 @@ def build_drconv_mobilenet_v2(**kwargs):
 
 MODELS.register_module('DRConvMobileNetV2', module=build_drconv_mobilenet_v2,
                        force=True)
+
+
+class PointwiseConv(torch.nn.Conv2d):
+    """A 1x1 convolution built where a k x k one is asked for: the suite's
+    control, a layer of known harm (it sees no neighbours). Channels,
+    groups and stride are kept, so the output has the requested shape
+    (padding and dilation only served the k x k window) and the state-dict
+    keys stay those of the conv it replaces; only the weight's shape
+    changes. Through ResNet's ``dcn`` slot:
+    ``dcn=dict(type='PointwiseConv')``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=1,
+                 stride=1, padding=0, dilation=1, groups: int = 1,
+                 bias: bool = True):
+        super().__init__(in_channels, out_channels, 1, stride, 0, 1, groups,
+                         bias)
+
+    @classmethod
+    def like(cls, conv: torch.nn.Conv2d) -> 'PointwiseConv':
+        return cls(conv.in_channels, conv.out_channels, stride=conv.stride,
+                   groups=conv.groups, bias=conv.bias is not None)
+
+
+MODELS.register_module('PointwiseConv', module=PointwiseConv, force=True)
+
+
+def convs_as_pointwise(module: torch.nn.Module, include) -> torch.nn.Module:
+    """Replace every k x k (k > 1) ``nn.Conv2d`` of ``module`` whose name
+    matches a glob pattern of ``include`` by a :class:`PointwiseConv`, in
+    place. A pattern that replaces nothing raises ValueError."""
+    include = (include, ) if isinstance(include, str) else tuple(include)
+    if not include:
+        raise ValueError('convs_as_pointwise: include is empty')
+    named = dict(module.named_modules())
+    for pattern in include:
+        names = [n for n, m in named.items() if fnmatchcase(n, pattern)
+                 and type(m) is torch.nn.Conv2d and m.kernel_size != (1, 1)]
+        if not names:
+            raise ValueError(
+                f'convs_as_pointwise: pattern {pattern!r} matches no k x k '
+                f'nn.Conv2d (k > 1); names look like '
+                f'{[n for n in named if n][:3]}')
+        for name in names:
+            parent, _, attr = name.rpartition('.')
+            setattr(module.get_submodule(parent), attr,
+                    PointwiseConv.like(named[name]))
+    return module
+
+
+def build_with_pointwise_convs(module: dict, include):
+    """Config-level :func:`convs_as_pointwise`: build ``module`` (e.g. a
+    backbone) and make the matching k x k convs 1x1; the built module
+    itself is returned, so its state-dict keys are the original's::
+
+        backbone=dict(type='WithPointwiseConvs', module=<backbone cfg>,
+                      include=['layer3.*.conv.1.conv'])
+    """
+    return convs_as_pointwise(MODELS.build(module), include)
+
+
+MODELS.register_module('WithPointwiseConvs',
+                       module=build_with_pointwise_convs, force=True)

@@ -4,6 +4,9 @@ Run by the suite in its own process (or under torchrun) so cells cannot
 disturb each other: ``python -m mmdrconv.cli.suite_cell CONFIG WORK_DIR
 RESULT`` (mmdrconv/cli/suite_cell.py).
 """
+import math
+from typing import Optional
+
 from ..apis import load_config
 from ..openmmlab import close_distributed
 from ..runner import build_runner, prepare_train_cfg
@@ -39,6 +42,39 @@ def rescale_schedule(cfg, max_iters: int) -> None:
         by_epoch=False, interval=max(1, max_iters // 4), max_keep_ckpts=1)
 
 
+def set_evaluations(cfg, evaluations: int) -> None:
+    """Evaluate ``evaluations`` times along training, the last time at its
+    end: every ceil(budget / evaluations) iterations (epochs for an
+    epoch-based loop); mmengine's loops also evaluate after the last one.
+    A budget shorter than ``evaluations`` gives one evaluation per
+    iteration (or epoch)."""
+    if isinstance(evaluations, bool) or not isinstance(evaluations, int) \
+            or evaluations < 1:
+        raise ValueError(f'evaluations must be a positive int, got '
+                         f'{evaluations!r}')
+    kind = cfg.train_cfg.get('type')
+    key = dict(IterBasedTrainLoop='max_iters',
+               EpochBasedTrainLoop='max_epochs').get(kind)
+    if key is None or not cfg.train_cfg.get(key):
+        raise ValueError(f'evaluations need an IterBasedTrainLoop or '
+                         f'EpochBasedTrainLoop train_cfg with its budget '
+                         f'(max_iters / max_epochs), got {kind!r}')
+    cfg.train_cfg.val_interval = max(
+        1, math.ceil(cfg.train_cfg[key] / evaluations))
+    cfg.train_cfg.pop('val_begin', None)  # from the first interval on
+
+
+def add_pairing(cfg, twin_config: str, seed: int,
+                cfg_options: Optional[dict] = None) -> None:
+    """Start from the twin's initial weights where they fit, with the same
+    random numbers as every other variant of this seed
+    (:class:`~mmdrconv.suite.hooks.PairedStartHook`)."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='PairedStartHook', twin_config=twin_config, seed=seed,
+             cfg_options=dict(cfg_options or {}))
+    ]
+
+
 def train_and_evaluate(cfg) -> None:
     runner = build_runner(cfg)
     runner.train()
@@ -54,13 +90,21 @@ def train_and_evaluate(cfg) -> None:
 
 def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
                max_iters=None, resume: bool = False, data_root=None,
-               cfg_options=None, launcher: str = 'none') -> None:
+               cfg_options=None, launcher: str = 'none',
+               evaluations: Optional[int] = None,
+               paired_with: Optional[str] = None) -> None:
     """Train and evaluate one cell; the result goes to ``result_file``
-    (SuiteResultHook)."""
+    (SuiteResultHook). ``evaluations``: validations along training, the
+    last at its end; ``paired_with``: the twin config whose initial weights
+    the cell starts from where names and shapes match."""
     cfg = load_config(config, cfg_options)
     cfg.randomness = dict(seed=seed, deterministic=False)
     if max_iters:
         rescale_schedule(cfg, max_iters)
+    if evaluations is not None:
+        set_evaluations(cfg, evaluations)
+    if paired_with:
+        add_pairing(cfg, paired_with, seed, cfg_options)
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='SuiteResultHook', out_file=result_file)
     ]

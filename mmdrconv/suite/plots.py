@@ -134,7 +134,34 @@ def plot_training_curves(plt, suite: Suite, cells: List[Cell]) -> str:
     return _save(plt, fig, suite.work_dir, 'training_curves.png')
 
 
-def plot_all(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
+def plot_validation_curves(plt, suite: Suite, cells: List[Cell],
+                           results: List[dict]) -> str:
+    """One panel per task and metric: every cell's validation curve."""
+    panels = _metric_panels(suite)
+    colors = _colors(suite)
+    fig, axes = _panels(plt, len(panels))
+    for ax, (task, metric) in zip(axes, panels):
+        labelled = set()
+        for cell, result in zip(cells, results):
+            points = [(p['iter'], p['metrics'][metric])
+                      for p in result.get('curve') or ()
+                      if metric in p['metrics']]
+            if cell.task.name != task.name or not points:
+                continue
+            ax.plot(*zip(*points), marker='o', markersize=3, alpha=0.6,
+                    color=colors[cell.variant],
+                    label=None if cell.variant in labelled else cell.variant)
+            labelled.add(cell.variant)
+        ax.set_xlabel('iteration')
+        ax.set_ylabel(f'{metric} (val, every seed)', fontsize=8)
+        ax.set_title(task.name, fontsize=9)
+        if labelled:
+            ax.legend(fontsize=7)
+    return _save(plt, fig, suite.work_dir, 'validation_curves.png')
+
+
+def plot_all(suite: Suite, cells: List[Cell], rows: List[dict],
+             results: List[dict]) -> List[str]:
     plt = _pyplot()
     task_size = {t.name: 'x'.join(map(str, t.image_size))
                  for t in suite.tasks}
@@ -151,4 +178,5 @@ def plot_all(suite: Suite, cells: List[Cell], rows: List[dict]) -> List[str]:
             lambda t: 'training time per iteration (s, this machine; '
             'mean, 95% CI)', 'accuracy_vs_train_time.png'),
         plot_training_curves(plt, suite, cells),
+        plot_validation_curves(plt, suite, cells, results),
     ]

@@ -9,8 +9,9 @@ from typing import Dict, List, Optional
 import mmengine
 import torch
 
-from .stats import CONFIDENCE, paired_difference, t_interval
-from .spec import Cell, Suite, Task
+from .stats import (CONFIDENCE, NO_DIFFERENCE, POWER, late_gain,
+                    paired_difference, seed_plan, t_interval)
+from .spec import Cell, Suite, Task, load_suite
 
 # Written under every report: how to read the cost columns.
 COST_NOTES = (
@@ -39,6 +40,25 @@ def _metric_by_seed(good: Dict[int, dict], metric: str) -> Dict[int, float]:
 
 def _summary_of(values: Dict[int, float]) -> dict:
     return dict(t_interval(list(values.values())), seeds=list(values))
+
+
+def _late_gain_of(good: Dict[int, dict], metric: str) -> dict:
+    """The gain of ``metric`` over the last quarter of training, per seed
+    (from each cell's validation curve), with its interval over seeds."""
+    gains, spans, reasons = {}, set(), set()
+    for seed, result in sorted(good.items()):
+        gain = late_gain(result.get('curve'), metric)
+        if gain['gain'] is None:
+            reasons.add(gain['reason'])
+        else:
+            gains[seed] = gain['gain']
+            spans.add((gain['from_iter'], gain['to_iter']))
+    summary = _summary_of(gains)
+    # One span when every seed ran the same budget.
+    span = sorted(spans)[0] if len(spans) == 1 else (None, None)
+    summary.update(from_iter=span[0], to_iter=span[1],
+                   reason='; '.join(sorted(reasons)) or None)
+    return summary
 
 
 def _gmacs_per_image(profile: dict) -> Optional[float]:
@@ -76,9 +96,12 @@ def summarize(suite: Suite, cells: List[Cell], results: List[dict],
                 m: _summary_of(_metric_by_seed(mine, m))
                 for m in task.metrics
             }
+            row['late_gain'] = {m: _late_gain_of(mine, m)
+                                for m in task.metrics}
             row['difference'] = None if variant == task.baseline else {
-                m: paired_difference(_metric_by_seed(mine, m),
-                                     _metric_by_seed(base, m))
+                m: dict(paired_difference(_metric_by_seed(mine, m),
+                                          _metric_by_seed(base, m)),
+                        twin_late_gain=_late_gain_of(base, m)['mean'])
                 for m in task.metrics
             }
             row['train_time_per_iter'] = _summary_of({
@@ -158,12 +181,16 @@ def _task_section(task: Task, rows: List[dict], digits: Dict[str,
         ]
         lines += _row_table(
             ['variant'] + [f'Δ {m}' for m in task.metrics] +
+            [f'MDE {m} (% of twin)' for m in task.metrics] +
             [f'verdict {m}' for m in task.metrics],
             [[r['variant']] +
              [format_interval(r['difference'][m], digits[m], sign=True)
               for m in task.metrics] +
+             [format_mde(r['difference'][m].get('mde'), digits[m])
+              for m in task.metrics] +
              [r['difference'][m]['verdict'] for m in task.metrics]
              for r in compared])
+        lines += _twin_gain_lines(task, rows, digits)
     size = 'x'.join(map(str, task.image_size))
     lines += _row_table(
         ['variant', 'params (M)', f'GMACs / image ({size})',
@@ -185,6 +212,39 @@ def _task_section(task: Task, rows: List[dict], digits: Dict[str,
             lines.append(f"- FAILED {row['variant']} seed "
                          f"{failure['seed']}: `{failure['error']}`")
     return lines + ['']
+
+
+def format_mde(mde: Optional[dict], digits: int = 3) -> str:
+    """'0.040 (7.7%)': the minimum detectable difference, absolute and
+    relative to the twin's mean; '-' without one."""
+    if not mde or mde.get('absolute') is None:
+        return '-'
+    text = _fmt(mde['absolute'], digits)
+    if mde.get('relative') is not None:
+        text += f" ({mde['relative']:.1%})"
+    return text
+
+
+def _twin_gain_lines(task: Task, rows: List[dict],
+                     digits: Dict[str, int]) -> List[str]:
+    """How much the twin still gained over the last quarter of training,
+    beside the detectable difference: a gain as large as the MDE means the
+    budget ends mid-climb."""
+    twin = next((r for r in rows if r['variant'] == task.baseline), {})
+    gains = twin.get('late_gain') or {}
+    parts = []
+    for metric in task.metrics:
+        g = gains.get(metric) or {}
+        if g.get('mean') is None:
+            parts.append(f"{metric} - ({g.get('reason') or 'no curve'})")
+            continue
+        span = '' if g['from_iter'] is None else \
+            f" (iterations {g['from_iter']:g}-{g['to_iter']:g})"
+        parts.append(
+            f'{metric} {format_interval(g, digits[metric], True)}{span}')
+    return [f'Gain of `{task.baseline}` over the last quarter of training '
+            '(from its validation curves; mean [interval] over seeds), '
+            'beside the MDE above: ' + '; '.join(parts) + '.', '']
 
 
 def verdict_lines(task: Task, rows: List[dict],
@@ -210,8 +270,23 @@ def verdict_lines(task: Task, rows: List[dict],
                 continue
             out.append(f'- {name}: '
                        f'{format_interval(d, digits[metric], sign=True)} '
-                       f"over {seeds}: {d['verdict']}.")
+                       f"over {seeds}: {d['verdict']}"
+                       f'{_ruled_out(d, digits[metric])}.')
     return out + [''] if out else []
+
+
+def _ruled_out(difference: dict, digits: int) -> str:
+    """For a verdict that finds no difference: which differences the run
+    would have found (the MDE)."""
+    mde = difference.get('mde') or {}
+    if difference['verdict'] != NO_DIFFERENCE or mde.get('absolute') is None:
+        return ''
+    size = _fmt(mde['absolute'], digits)
+    if mde.get('relative') is not None:
+        size += (f" ({mde['relative']:.1%} of the twin's "
+                 f"{_fmt(mde['reference'], digits)})")
+    return (f'; differences larger than {size} either way would have been '
+            f"detected with {mde['power']:.0%} power")
 
 
 def _digits(rows: List[dict]) -> Dict[str, int]:
@@ -256,7 +331,12 @@ def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
         'interval of the paired difference excludes zero; with one seed '
         'there is no interval. The intervals are per comparison (no '
         'correction for the number of comparisons), so across many rows an '
-        'occasional "ahead" or "behind" is expected by chance alone.', '',
+        'occasional "ahead" or "behind" is expected by chance alone. MDE '
+        '(minimum detectable difference): the smallest paired difference '
+        f'this run would detect with {POWER:.0%} power at the two-sided '
+        f'{CONFIDENCE:.0%} level, (t(1-α/2, n-1) + t(power, n-1)) s_d / '
+        '√n over the n paired seeds with standard deviation s_d of their '
+        'differences (docs/suite.md).', '',
         COST_NOTES, ''
     ]
     lines += [f'![{osp.basename(p)}]({osp.basename(p)})' for p in plots]
@@ -273,7 +353,8 @@ def write_csv(path: str, rows: List[dict]) -> None:
             'diff_ci_low', 'diff_ci_high', 'verdict', 'params',
             'gmacs_per_image', 'image_size', 'train_s_per_iter',
             'train_s_per_iter_ci_low', 'train_s_per_iter_ci_high',
-            'latency_ms', 'train_peak_mib', 'infer_peak_mib', 'failed_seeds'
+            'latency_ms', 'train_peak_mib', 'infer_peak_mib', 'failed_seeds',
+            'mde', 'mde_relative', 'late_gain', 'twin_late_gain'
         ])
         for row in rows:
             p, t = row['profile'], row['train_time_per_iter']
@@ -290,7 +371,11 @@ def write_csv(path: str, rows: List[dict]) -> None:
                     'x'.join(map(str, row['image_size'])), t['mean'],
                     t['low'], t['high'], p.get('latency_ms'),
                     p.get('train_peak_mib'), p.get('infer_peak_mib'),
-                    ' '.join(str(f['seed']) for f in row['failed'])
+                    ' '.join(str(f['seed']) for f in row['failed']),
+                    (d.get('mde') or {}).get('absolute'),
+                    (d.get('mde') or {}).get('relative'),
+                    row['late_gain'][metric]['mean'],
+                    d.get('twin_late_gain')
                 ])
 
 
@@ -299,7 +384,7 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
     from .plots import plot_all
     rows = summarize(suite, cells, results, profiles)
     mmengine.mkdir_or_exist(suite.work_dir)
-    plots = plot_all(suite, cells, rows)
+    plots = plot_all(suite, cells, rows, results)
     files = dict(json=osp.join(suite.work_dir, 'results.json'),
                  csv=osp.join(suite.work_dir, 'results.csv'),
                  markdown=osp.join(suite.work_dir, 'results.md'))
@@ -319,3 +404,38 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
                          jobs))
     failed = sum(r.get('status') != 'ok' for r in results)
     return dict(files, plots=plots, failed=failed, summary=rows)
+
+
+def seed_plan_lines(plan: List[dict], relative: float,
+                    source: str) -> List[str]:
+    """The planning aid as a table (:func:`~.stats.seed_plan`)."""
+    lines = [f'Seeds needed to detect a paired difference of {relative:.1%} '
+             f"of the twin's mean with {POWER:.0%} power at the two-sided "
+             f'{CONFIDENCE:.0%} level, from the spread s_d of the per-seed '
+             f'differences in {source} (the same budget assumed):', '']
+    lines += _row_table(
+        ['task', 'variant', 'metric', "twin's mean", 'target Δ',
+         's_d (seeds)', 'seeds needed', 'note'],
+        [[p['task'], p['variant'], p['metric'], _fmt(p['twin_mean'], 4),
+          _fmt(p['target'], 4),
+          f"{_fmt(p['std'], 4)} ({p['n']})",
+          '-' if p['seeds'] is None else str(p['seeds']),
+          p['note'] or ''] for p in plan])
+    return lines
+
+
+def seed_plan_report(path: str, work_dir: Optional[str],
+                     relative: float) -> str:
+    """The planning aid for the suite file ``path``: its finished run's
+    results.json (in ``work_dir``, default the suite's) as a table."""
+    if not relative > 0:
+        raise ValueError(f'--plan-seeds: the relative difference must be '
+                         f'positive, e.g. 0.03 for 3%, got {relative}')
+    results = osp.join(load_suite(path, work_dir).work_dir, 'results.json')
+    if not osp.isfile(results):
+        raise FileNotFoundError(
+            f'--plan-seeds: no {results}: it plans from a finished run; run '
+            f'the suite first, or pass the --work-dir it wrote to')
+    rows = mmengine.load(results)['summary']
+    return '\n'.join(seed_plan_lines(seed_plan(rows, relative), relative,
+                                      results))

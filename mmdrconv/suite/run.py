@@ -70,6 +70,10 @@ def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
         args += ['--data-root', root]
     if cell.task.max_iters:
         args += ['--max-iters', str(cell.task.max_iters)]
+    if cell.task.evaluations:
+        args += ['--evaluations', str(cell.task.evaluations)]
+    # Common random numbers: every variant starts from the twin's weights.
+    args += ['--paired-with', cell.task.variants[cell.task.baseline]]
     if resume:
         args.append('--resume')
     if options:

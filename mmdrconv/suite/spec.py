@@ -24,10 +24,20 @@ class Task:
     # The standard twin every other variant is compared with; default: the
     # first variant.
     baseline: Optional[str] = None
+    # Evaluations along training (the last at its end): the validation
+    # curve. None: the config's own val_interval.
+    evaluations: Optional[int] = None
 
     def __post_init__(self):
         if not self.variants:
             raise ValueError(f'task {self.name}: no variants')
+        if self.evaluations is not None and (
+                isinstance(self.evaluations, bool)
+                or not isinstance(self.evaluations, int)
+                or self.evaluations < 1):
+            raise ValueError(f'task {self.name}: evaluations must be a '
+                             f'positive int (evaluations along training), '
+                             f'got {self.evaluations!r}')
         if self.baseline is None:
             self.baseline = next(iter(self.variants))
         elif self.baseline not in self.variants:
