@@ -181,9 +181,11 @@ def test_a_cancelled_two_task_cell_is_reported_then_resumed(
 
 
 def test_slurm_train_and_test_scripts(cluster, tmp_path, synthetic_data):
-    """mmdet's interface: two srun tasks train with --launcher slurm (gloo
-    on the CPU); one tests the checkpoint and gets the same mIoU."""
-    env = dict(cluster.env, GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1',
+    """mmdet's interface, --launcher slurm with gloo on the CPU: one task
+    trains and validates; two test its checkpoint (one image each) and get
+    the same mIoU. (Two training tasks would not: with BN, each rank keeps
+    its own running statistics and validates with them.)"""
+    env = dict(cluster.env, GPUS='1', GPUS_PER_NODE='1', CPUS_PER_TASK='1',
                PYTHON=sys.executable, MASTER_PORT='29731')
     work_dir = str(tmp_path / 'train')
     data = ['--data-root', str(synthetic_data / 'cityscapes')]
@@ -198,13 +200,14 @@ def test_slurm_train_and_test_scripts(cluster, tmp_path, synthetic_data):
     test = subprocess.run(
         [osp.join(REPO, 'tools/slurm_test.sh'), PARTITION, 'test', DEEPLAB,
          checkpoint, *data, '--work-dir', str(tmp_path / 'test')],
-        env=dict(env, GPUS='1', GPUS_PER_NODE='1'), capture_output=True,
+        env=dict(env, GPUS='2', GPUS_PER_NODE='2'), capture_output=True,
         text=True, timeout=600)
     assert test.returncode == 0, (test.stdout + test.stderr)[-4000:]
     pattern = r'Iter\((?:val|test)\).*mIoU: ([\d.]+)'
     val = re.findall(pattern, train.stdout + train.stderr)
     tested = re.findall(pattern, test.stdout + test.stderr)
     assert len(val) == 1 and tested == val
+    assert 'GPU number: 2' in test.stdout + test.stderr
     names = [j['Name'] for j in cluster.jobs()]
     assert 'train' in names and 'test' in names
 
