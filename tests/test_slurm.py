@@ -6,6 +6,7 @@ import json
 import os
 import os.path as osp
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -134,26 +135,45 @@ def test_a_rerun_submits_nothing(cluster, two_cells):
 
 def test_a_cancelled_two_task_cell_is_reported_then_resumed(
         cluster, tmp_path, synthetic_data):
-    """One cell as two srun tasks (gloo on the CPU, two fake GPUs);
-    scancel after its first checkpoint; the rerun resumes from it."""
+    """One cell as two srun tasks (gloo on the CPU, two fake GPUs). Ctrl-C
+    of the waiting suite leaves its job running and a rerun attaches to it;
+    scancel after its first checkpoint; the next run resumes from it."""
     suite = small_suite(tmp_path, synthetic_data, 'cancel', ('standard', ),
                         max_iters=12)
     work_dir = str(tmp_path / 'out')
     cell = osp.join(work_dir, 'cityscapes-semantic', 'standard', 'seed0')
     args = slurm_args(gpus=2) + ['--skip-profile']
-    waiting = subprocess.Popen(_suite_command(suite, work_dir, *args),
-                               cwd=str(tmp_path), env=cluster.env,
-                               stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 300
-    while not osp.isfile(osp.join(cell, 'last_checkpoint')):
-        assert waiting.poll() is None and time.time() < deadline, \
-            waiting.stdout.read()[-4000:]
-        time.sleep(0.2)
+
+    def start():
+        return subprocess.Popen(_suite_command(suite, work_dir, *args),
+                                cwd=str(tmp_path), env=cluster.env,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    def wait_for(process, path):
+        deadline = time.time() + 300
+        while not osp.isfile(path):
+            assert process.poll() is None and time.time() < deadline, \
+                process.stdout.read()[-4000:]
+            time.sleep(0.2)
+
+    first = start()
+    wait_for(first, osp.join(cell, 'cell_job.json'))
     job_id = _job_id(cell)
+    time.sleep(1)  # past the submission, into the waiting
+    first.send_signal(signal.SIGINT)
+    output = first.communicate(timeout=60)[0]
+    assert first.returncode == 130, output[-4000:]
+    assert f'the submitted jobs keep running ({job_id})' in output
+    state = cluster.run('squeue', '-h', '-j', job_id, '-o', '%T').stdout
+    assert state.strip() in ('PENDING', 'RUNNING')
+
+    waiting = start()
+    wait_for(waiting, osp.join(cell, 'last_checkpoint'))
     cluster.run('scancel', job_id)
     output = waiting.communicate(timeout=120)[0]
     assert waiting.returncode != 0, output[-4000:]
+    assert f'attached to job {job_id}' in output and 'submitted' not in output
     log = osp.join(cell, f'slurm-{job_id}.log')
     assert f'job {job_id} CANCELLED' in output
     failed = _cells(work_dir)['standard']
