@@ -12,6 +12,7 @@ import os.path as osp
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -121,12 +122,10 @@ class Cluster:
     def start(self, timeout: float = 60) -> 'Cluster':
         for sub in ('ctld', 'd'):
             os.makedirs(osp.join(self.folder, sub), exist_ok=True)
-        devices = []
         for i in range(GPUS):  # /dev/null's numbers: harmless to open
             device = osp.join(self.folder, f'gpu{i}')
             if not osp.exists(device):
-                os.mknod(device, 0o666 | 0o020000, os.makedev(1, 3))
-            devices.append(device)
+                os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
         with open(osp.join(self.folder, 'gres.conf'), 'w') as f:
             f.write(f'Name=gpu File={self.folder}/gpu[0-{GPUS - 1}]\n')
         with open(self.conf, 'w') as f:
