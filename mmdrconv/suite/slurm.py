@@ -179,6 +179,10 @@ def _cell_gpus(suite: Suite, cell: Cell, options: SlurmOptions) -> int:
     return cell.task.gpus or (suite.launcher or {}).get('gpus', 1)
 
 
+def _profile_label(task, variant: str) -> str:
+    return f'profile {task.name} | {variant}'
+
+
 def plan_jobs(suite: Suite, cells: List[Cell], options: SlurmOptions,
               skip_profile: bool, finished) -> List[Job]:
     """A job per cell not ``finished`` and per variant without a profile."""
@@ -202,7 +206,7 @@ def plan_jobs(suite: Suite, cells: List[Cell], options: SlurmOptions,
             if _load_json(out) is None:
                 gpus = min(1, options.gpus_per_cell
                            if options.gpus_per_cell is not None else 1)
-                jobs.append(Job('profile', f'profile {task.name} | {variant}',
+                jobs.append(Job('profile', _profile_label(task, variant),
                                 osp.dirname(out), command, gpus, 1))
     return jobs
 
@@ -275,7 +279,9 @@ def queue_states(job_ids: List[str]) -> Dict[str, Tuple[str, str]]:
     done = _run(['squeue', '-h', '-t', 'all', '-j', ','.join(job_ids),
                  '-o', '%i|%T|%r'])
     if done.returncode != 0:
-        if len(job_ids) > 1:  # one unknown id fails the whole query
+        # Slurm 22.05 fails the query only when no id is known (then
+        # "Invalid job id"); asked one by one, the others still answer.
+        if len(job_ids) > 1:
             for job_id in job_ids:
                 states.update(queue_states([job_id]))
             return states
@@ -349,6 +355,8 @@ def attach_or_submit(jobs: List[Job], options: SlurmOptions,
                                  job.path('job.json'))
         if state in ACTIVE_STATES:
             job.job_id = job_id
+            if osp.isfile(job.log):  # echo from here on, not its history
+                job.log_offset = osp.getsize(job.log)
             print(f'{prefix} {job.label}: attached to job {job_id} '
                   f'({state})', flush=True)
             continue
@@ -364,14 +372,14 @@ def _echo_progress(job: Job, prefix: str) -> None:
     """Print the job's new progress lines (as a local run does)."""
     from .run import PROGRESS_MARKERS, _progress
     try:
-        with open(job.log, errors='replace') as f:
+        with open(job.log, 'rb') as f:
             f.seek(job.log_offset)
-            text = f.read()
+            data = f.read()
     except OSError:
         return
-    end = text.rfind('\n') + 1  # a partial last line waits for its end
-    job.log_offset += len(text[:end].encode())
-    for line in text[:end].splitlines():
+    end = data.rfind(b'\n') + 1  # a partial last line waits for its end
+    job.log_offset += end
+    for line in data[:end].decode(errors='replace').splitlines():
         if any(marker in line for marker in PROGRESS_MARKERS):
             print(f'{prefix} {job.label}: {_progress(line)}', flush=True)
 
@@ -396,7 +404,6 @@ def wait(jobs: List[Job], options: SlurmOptions, prefix: str) -> None:
     the counts of queued / running / done / failed jobs."""
     waiting = list(jobs)
     last_counts = None
-    counts = dict(queued=0, running=0, done=0, failed=0)
     while waiting:
         try:
             states = queue_states([j.job_id for j in waiting])
@@ -502,7 +509,7 @@ def run_on_slurm(suite: Suite, cells: List[Cell], options: SlurmOptions,
     for task in [] if skip_profile else suite.tasks:
         for variant in task.variants:
             out, _ = _profile_command(suite, task, variant)
-            label = f'profile {task.name} | {variant}'
+            label = _profile_label(task, variant)
             profiles[(task.name, variant)] = _load_json(out) or dict(
                 error=by_label.get(label, {}).get('error', 'no profile'))
     return results, profiles
