@@ -58,7 +58,7 @@ MinJobAge=600
 KillWait=2
 GresTypes=gpu
 NodeName=localhost NodeHostname={host} NodeAddr=127.0.0.1 CPUs={cpus} \
-RealMemory=4000 Gres=gpu:{gpus} State=UNKNOWN
+RealMemory=1000 Gres=gpu:{gpus} State=UNKNOWN
 PartitionName={partition} Nodes=localhost Default=YES MaxTime=INFINITE \
 State=UP
 """
