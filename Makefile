@@ -46,6 +46,7 @@ demo: install
 	$(PY) tools/suite.py $(SUITE)
 
 test: install
+	$(PY) tests/slurm_cluster.py install  # Slurm for tests/test_slurm.py
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 clean-venv:

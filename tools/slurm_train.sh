@@ -1,21 +1,8 @@
 #!/usr/bin/env bash
 # Slurm: tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [ARGS...]
-# GPUS (total), GPUS_PER_NODE, CPUS_PER_TASK and SRUN_ARGS tune the job.
+# GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS, PYTHON: tools/slurm_srun.sh
 set -euo pipefail
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-WORK_DIR=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
-srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 $SRUN_ARGS \
-    "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-    --launcher slurm "${@:5}"
+USAGE='tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [ARGS...]'
+[ $# -ge 4 ] || { echo "usage: $USAGE" >&2; exit 2; }
+source "$(dirname "$0")/slurm_srun.sh"
+slurm_srun "$1" "$2" train.py "$3" --work-dir="$4" "${@:5}"

@@ -4,9 +4,13 @@ evaluate every cell, profile every variant, write the report
 
     python tools/suite.py configs/suites/{smoke,demo,full,paper}.py
         [--work-dir DIR] [--skip-profile] [--jobs N] [--plan-seeds REL]
+        [--launcher slurm --partition P ...] (mmdrconv/suite/slurm.py)
 """
 import argparse
 import sys
+
+from ..suite import slurm
+from ..suite.run import run_suite
 
 
 def main(argv=None):
@@ -26,6 +30,7 @@ def main(argv=None):
                         'work dir, print the seeds needed to detect a '
                         "paired difference of REL times the twin's mean "
                         '(e.g. 0.03) with 80%% power')
+    slurm.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f'--jobs must be at least 1, got {args.jobs}')
@@ -40,9 +45,8 @@ def main(argv=None):
         except FileNotFoundError as error:
             sys.exit(str(error))
         return
-    from ..suite.run import run_suite
     report = run_suite(args.suite, args.work_dir, args.skip_profile,
-                       args.jobs)
+                       args.jobs, slurm.options_from_args(args, parser))
     with open(report['markdown']) as f:
         print(f.read())
     if report['failed']:

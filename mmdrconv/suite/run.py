@@ -159,21 +159,25 @@ def _last_error(tail: str) -> str:
     return lines[-1].strip()[-300:] if lines else 'no output'
 
 
+def _profile_command(suite: Suite, task, variant: str) -> tuple:
+    """The profile file of a variant and the command that writes it."""
+    out = osp.join(suite.work_dir, task.name, variant, 'profile.json')
+    return out, [sys.executable, '-m', 'mmdrconv.cli.benchmark',
+                 task.variants[variant], '--out', out, '--size',
+                 *map(str, task.image_size),
+                 '--repeat', str(suite.profile.get('repeat', 10))]
+
+
 def profile_variants(suite: Suite) -> dict:
     profiles = {}
     for task in suite.tasks:
-        for variant, config in task.variants.items():
-            out = osp.join(suite.work_dir, task.name, variant,
-                           'profile.json')
+        for variant in task.variants:
+            out, command = _profile_command(suite, task, variant)
             profile = _load_json(out)
             if profile is None:
                 os.makedirs(osp.dirname(out), exist_ok=True)
                 print(f'[{suite.name}] profiling {task.name} | {variant}',
                       flush=True)
-                command = [sys.executable, '-m', 'mmdrconv.cli.benchmark',
-                           config, '--out', out, '--size',
-                           *map(str, task.image_size),
-                           '--repeat', str(suite.profile.get('repeat', 10))]
                 code, tail = _stream(command, out + '.log',
                                      f'[{suite.name}]')
                 if code != 0:
@@ -206,14 +210,17 @@ def prepare_data(suite: Suite) -> None:
 
 
 def run_suite(path: str, work_dir: Optional[str] = None,
-              skip_profile: bool = False, jobs: int = 1) -> dict:
+              skip_profile: bool = False, jobs: int = 1,
+              slurm=None) -> dict:
     """Run every cell of a suite, ``jobs`` at a time, then profile every
     variant (one at a time) and write the report.
 
     With ``jobs > 1`` each cell gets ``cpu_count // jobs`` threads and the
     cells share the machine, so their training times are not comparable
     with a one-job run (the report says so); meant for checks and for
-    machines with many cores."""
+    machines with many cores. ``slurm`` (a
+    :class:`~mmdrconv.suite.slurm.SlurmOptions`): the unfinished cells and
+    profiles run as Slurm jobs instead."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f'jobs must be a positive int, got {jobs!r}')
     suite = load_suite(path, work_dir)
@@ -234,7 +241,10 @@ def run_suite(path: str, work_dir: Optional[str] = None,
             wrong_metrics[cell.task.name] = result['error']
         return result
 
-    if jobs == 1:
+    if slurm is not None:  # every cell and profile a job: slurm.py
+        from .slurm import run_on_slurm
+        results, profiles = run_on_slurm(suite, cells, slurm, skip_profile)
+    elif jobs == 1:
         results = [run(i) for i in range(len(cells))]
     else:
         pool = ThreadPoolExecutor(max_workers=jobs)
@@ -242,7 +252,8 @@ def run_suite(path: str, work_dir: Optional[str] = None,
             results = list(pool.map(run, range(len(cells))))
         finally:  # Ctrl-C: the running cells stop with it, no new ones
             pool.shutdown(wait=True, cancel_futures=True)
-    profiles = {} if skip_profile else profile_variants(suite)
+    if slurm is None:
+        profiles = {} if skip_profile else profile_variants(suite)
     report = write_report(suite, cells, results, profiles,
                           wall_time_s=time.time() - start, jobs=jobs)
     print(f'[{suite.name}] report: {report["markdown"]}', flush=True)
