@@ -2,9 +2,9 @@
 
 Per shape of bench_drconv.py, in one process and interleaved round by
 round: nn.Conv2d, the mixture layer building its B x m filters
-(``backend='torch'``: region_conv) and the same layer mixing the outputs of
-its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
-``backend='auto'`` picks for small pointwise maps). Prints each as a ratio
+(``mixture_algorithm='filters'``: region_conv) and the same layer mixing the
+outputs of its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
+``mixture_algorithm='auto'`` picks for small pointwise maps). Prints each as a ratio
 to nn.Conv2d (median over rounds) and which one the layer picks.
 
     python benchmarks/bench_mixture_cpu.py [--threads 2] [--cpu-time]
@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from bench_drconv import SHAPES
 from mmdrconv.layers import DRConv
-from mmdrconv.ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
+from mmdrconv.ops.mixture_conv import mixed_output_conv, mixes_outputs
 from mmdrconv.analysis.timing import keep_freed_memory
 
 
@@ -60,7 +60,7 @@ def main():
         conv = nn.Conv2d(cin, cout, k, padding=pad, dilation=dil)
         layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
                        generator='mixture')
-        layer.backend = 'torch'  # region_conv on materialised filters
+        layer.mixture_algorithm = 'filters'  # region_conv on the filters
         gen = layer.filter_generator
 
         def mixed():
@@ -85,8 +85,8 @@ def main():
                         median_time(runs[key], args.repeat, clock) /
                         conv_times[-1])
             out_pixels = conv(x).shape[2:].numel()
-        picks = 'mixed' if prefers_mixed_outputs(
-            x, layer.kernel_size, out_pixels, 1, 'auto') else 'materialised'
+        picks = 'mixed' if mixes_outputs(
+            'auto', x, layer.kernel_size, out_pixels, 1) else 'materialised'
         print(f'| {name} | {statistics.median(conv_times) * 1e3:.2f} | '
               f'{statistics.median(ratios["materialised"]):.2f} | '
               f'{statistics.median(ratios["mixed"]):.2f} | {picks} |',

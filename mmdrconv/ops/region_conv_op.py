@@ -11,10 +11,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .checks import (IntPair, as_pair, check_region_conv_inputs,
                      conv_output_size)
+from .double_backward import region_conv_gradients, twice_differentiable
 from .export_forms import apply_eager, is_exporting, region_conv_export
 from .layout import Geometry, Plan
 from .regions import surrogate_guide_grad
@@ -133,10 +133,11 @@ class RegionConvFunction(torch.autograd.Function):
                      geom.out_channels).permute(0, 3, 1, 2)
         ctx.save_for_backward(x, filters, guide)
         ctx.geom, ctx.plan, ctx.has_bias = geom, plan, bias is not None
+        ctx.conv_args = (stride, padding, dilation, groups)
         return _like_input(y, x)
 
     @staticmethod
-    @once_differentiable  # double backward: a clear error, not a wrong one
+    @twice_differentiable(region_conv_gradients)
     def backward(ctx, grad_y):
         x, filters, guide = ctx.saved_tensors
         geom, plan = ctx.geom, ctx.plan

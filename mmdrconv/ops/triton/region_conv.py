@@ -13,6 +13,7 @@ import torch
 import triton
 from torch import Tensor
 
+from ..double_backward import region_conv_gradients
 from .conv_kernels import (region_conv_dw_kernel, region_conv_dx_kernel,
                            region_conv_fwd_kernel,
                            region_conv_response_kernel)
@@ -150,9 +151,10 @@ class TritonRegionConvFunction(torch.autograd.Function):
                     **conv.meta)
         ctx.save_for_backward(x, filters, guide)
         ctx.conv, ctx.layout, ctx.has_bias = conv, layout, bias is not None
+        ctx.conv_args = (stride, padding, dilation, 1)
         return y
 
-    backward = backward_on_device(_backward)
+    backward = backward_on_device(_backward, region_conv_gradients)
 
 
 def _input_gradient(conv: _Conv, weights: Tensor, layout: RegionTiles,
