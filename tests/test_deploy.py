@@ -176,7 +176,7 @@ def random_checkpoint(config, path, seed=0):
     assert drconvs
     for layer in drconvs:
         randomize(layer.guide, 0.05)
-        randomize(layer.filter_generator, 0.05)
+        randomize(layer.generator_module, 0.05)
     torch.save(dict(state_dict=model.state_dict()), path)
     return str(path)
 
