@@ -11,6 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.export_forms import adaptive_avg_pool2d_export, is_exporting
+
 
 class MixtureFilters(nn.Module):
     """The official code's generator: per-region mixtures of shared bases.
@@ -129,7 +131,11 @@ class PaperFilters(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, m, O, C/g, kh, kw) filters."""
-        hidden = torch.sigmoid(self.hidden(self.pool(x)))
+        if is_exporting():  # bins that follow the input size in the graph
+            pooled = adaptive_avg_pool2d_export(x, self.pool.output_size)
+        else:
+            pooled = self.pool(x)
+        hidden = torch.sigmoid(self.hidden(pooled))
         filters = self.project(hidden)
         return filters.view(x.shape[0], self.region_num, *self.filter_shape,
                             *filters.shape[-2:])
