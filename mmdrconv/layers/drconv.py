@@ -31,6 +31,13 @@ GENERATORS = ('modulated', 'mixture', 'paper')
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type without autocast (e.g. 'meta')
+        return False
+
+
 class DRConv(nn.Module):
     """Dynamic Region-Aware Convolution (Chen et al., CVPR 2021).
 
@@ -188,6 +195,17 @@ class DRConv(nn.Module):
             raise ValueError(
                 f'{type(self).__name__} expects {self.in_channels} input '
                 f'channels, got {x.shape[1]} (input shape {tuple(x.shape)})')
+        if not x.is_floating_point():
+            raise TypeError(f'{type(self).__name__} expects a floating-point '
+                            f'input, got {x.dtype}')
+        weight = self.guide.weight
+        if x.dtype != weight.dtype and not _autocast_enabled(x.device.type):
+            # (nn.Conv2d refuses it too; the generators' error would not
+            # say which tensors differ)
+            raise TypeError(
+                f'{type(self).__name__}: input dtype {x.dtype} differs from '
+                f'the parameters\' {weight.dtype}; convert one of them (e.g. '
+                f'layer.to({x.dtype})) or run under torch.autocast')
 
     def _pad_extra(self, x: Tensor) -> Tensor:
         """What F.pad adds before the convolutions (see _resolve_padding)."""
@@ -247,6 +265,11 @@ class ModulatedDRConv(DRConv):
     def __init__(self, *args, hidden_ratio: float = 0.25, **kwargs):
         """Arguments of :class:`DRConv`, plus ``hidden_ratio``."""
         super().__init__(*args, **kwargs)
+        if isinstance(hidden_ratio, bool) or \
+                not isinstance(hidden_ratio, (int, float)) or \
+                not hidden_ratio > 0:
+            raise ValueError(f'hidden_ratio must be a number > 0, got '
+                             f'{hidden_ratio!r}')
         in_channels, out_channels = self.in_channels, self.out_channels
         groups, region_num = self.groups, self.region_num
         self.weight = nn.Parameter(

@@ -296,6 +296,10 @@ def region_conv(x: Tensor,
     if tuple(guide.shape[2:]) != out_hw:
         raise ValueError(f'guide spatial size {tuple(guide.shape[2:])} does '
                          f'not match the output size {out_hw}')
+    if x.is_meta:  # shapes only (the run plan needs the guide's values)
+        dtype = torch.promote_types(x.dtype, filters.dtype)
+        return x.new_empty((x.shape[0], filters.shape[2], *out_hw),
+                           dtype=dtype)
     device_type = x.device.type
     if torch.is_autocast_enabled(device_type):
         # Autocast runs convolutions in its lower precision; so do we.
