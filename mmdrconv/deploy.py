@@ -244,6 +244,17 @@ class VerificationError(RuntimeError):
     """ONNX Runtime's output differs from PyTorch's beyond the tolerance."""
 
 
+def _verified_session(onnx_file: str):
+    """An ONNX Runtime session, or VerificationError saying the file does
+    not load (not an ONNX graph, truncated, ...)."""
+    try:
+        return onnx_session(onnx_file)
+    except Exception as error:  # onnxruntime's errors share no base class
+        raise VerificationError(
+            f'{onnx_file} does not load in ONNX Runtime: '
+            f'{str(error).splitlines()[0]}') from error
+
+
 def _check_session(module: nn.Module, session, inputs: torch.Tensor,
                    atol: float, rtol: float) -> Tuple[Dict[str, dict],
                                                       List[str]]:
@@ -274,8 +285,8 @@ def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
     """Run ``onnx_file`` in ONNX Runtime and ``module`` in PyTorch on
     ``inputs``; raise VerificationError naming the outputs that differ by
     more than ``atol + rtol * max|PyTorch output|``. Returns the report."""
-    report, failed = _check_session(module, onnx_session(onnx_file), inputs,
-                                    atol, rtol)
+    report, failed = _check_session(module, _verified_session(onnx_file),
+                                    inputs, atol, rtol)
     if failed:
         raise VerificationError(
             f'{osp.basename(onnx_file)} does not reproduce PyTorch on an '
@@ -300,7 +311,7 @@ def verify_dynamic_sizes(module: nn.Module, onnx_file: str,
     """Check that the graph traced at ``shape`` runs at ``other_sizes`` and
     matches PyTorch there (random inputs); raise VerificationError naming
     the sizes where it does not. Returns the sizes checked."""
-    session = onnx_session(onnx_file)
+    session = _verified_session(onnx_file)
     generator = torch.Generator().manual_seed(0)
     problems = []
     sizes = other_sizes(shape)

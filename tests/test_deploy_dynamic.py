@@ -96,6 +96,15 @@ def test_a_static_graph_is_not_called_dynamic(tmp_path):
         verify_dynamic_sizes(module, path, (12, 10))
 
 
+def test_a_file_that_is_no_graph_is_named(tmp_path):
+    path = tmp_path / 'broken.onnx'
+    path.write_bytes(b'not a graph')
+    module = Deployable(nn.Conv2d(3, 4, 1)).eval()
+    with pytest.raises(VerificationError, match='does not load in ONNX '
+                       'Runtime'):
+        verify_dynamic_sizes(module, str(path), (8, 8))
+
+
 def test_trace_sizes_with_one_pixel_feature_maps_are_refused():
     # Stride 4, then a global pooling branch (always 1 x 1: not a problem).
     class Net(nn.Module):
