@@ -146,3 +146,15 @@ def test_modulated_checkpoints_of_the_old_name_load():
         torch.testing.assert_close(fresh.state_dict()[key], value)
     assert isinstance(fresh.conv, ModulatedDRConv)
     assert not hasattr(fresh.conv, 'filter_generator')
+
+
+def test_old_keys_pass_the_checkpoint_check_of_the_tools():
+    pytest.importorskip('mmengine')
+    from mmdrconv.openmmlab.checkpoint import checkpoint_mismatch
+    model = Holder()
+    old = {k.replace('channel_scale_generator.', 'filter_generator.'): v
+           for k, v in model.state_dict().items()}
+    assert checkpoint_mismatch(model, old) is None
+    del old['conv.filter_generator.fc1.bias']
+    assert 'conv.channel_scale_generator.fc1.bias' in \
+        checkpoint_mismatch(model, old)

@@ -284,12 +284,18 @@ class ModulatedDRConv(DRConv):
     def generator_module(self) -> nn.Module:
         return self.channel_scale_generator
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Earlier versions' key of the scale generator.
-        old = prefix + self._OLD_GENERATOR_KEY
+    @classmethod
+    def upgrade_state_dict(cls, state_dict: dict, prefix: str = '') -> None:
+        """Rename, in place, the keys that earlier versions saved for the
+        layer at ``prefix`` (also used by checkpoint checks that compare
+        keys before loading)."""
+        old = prefix + cls._OLD_GENERATOR_KEY
         new = prefix + 'channel_scale_generator.'
         for key in [k for k in state_dict if k.startswith(old)]:
             state_dict.setdefault(new + key[len(old):], state_dict.pop(key))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def init_weights(self) -> None:
