@@ -4,8 +4,8 @@ Per shape of bench_drconv.py, in one process and interleaved round by
 round: nn.Conv2d, the mixture layer building its B x m filters
 (``mixture_algorithm='filters'``: region_conv) and the same layer mixing the
 outputs of its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
-``mixture_algorithm='auto'`` picks for small pointwise maps). Prints each as a ratio
-to nn.Conv2d (median over rounds) and which one the layer picks.
+``mixture_algorithm='auto'`` picks for small pointwise maps). Prints each as
+a ratio to nn.Conv2d (median over rounds) and which one the layer picks.
 
     python benchmarks/bench_mixture_cpu.py [--threads 2] [--cpu-time]
 

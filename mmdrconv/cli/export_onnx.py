@@ -76,8 +76,8 @@ def main(argv=None):
             sys.exit(f'--{name} must be >= 0, got {getattr(args, name)}')
     from mmdrconv.deploy import (VerificationError, check_trace_shape,
                                  default_shape, deployable, export_onnx,
-                                 load_model, sample_inputs, verify_dynamic_sizes,
-                                 verify_onnx)
+                                 load_model, sample_inputs,
+                                 verify_dynamic_sizes, verify_onnx)
     cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     module = deployable(cfg, model)
     if not args.verify_only:
