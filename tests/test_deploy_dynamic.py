@@ -54,7 +54,6 @@ class Deployable(nn.Module):
                    padding_mode='reflect')),
     ('modulated', dict(kernel_size=3, stride=2, padding=1,
                        padding_mode='circular')),
-    ('mixture', dict(kernel_size=3, padding=2, dilation=2)),
     ('mixture', dict(kernel_size=1)),  # mixes outputs on the CPU
 ])
 def test_layer_exported_once_runs_at_other_sizes(generator, conv, tmp_path):
