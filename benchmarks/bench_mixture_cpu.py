@@ -2,10 +2,10 @@
 
 Per shape of bench_drconv.py, in one process and interleaved round by
 round: nn.Conv2d, the mixture layer building its B x m filters
-(``backend='torch'``: region_conv) and the same layer mixing the outputs of
-its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
-``backend='auto'`` picks for small pointwise maps). Prints each as a ratio
-to nn.Conv2d (median over rounds) and which one the layer picks.
+(``mixture_algorithm='filters'``: region_conv) and the same layer mixing the
+outputs of its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
+``mixture_algorithm='auto'`` picks for small pointwise maps). Prints each as
+a ratio to nn.Conv2d (median over rounds) and which one the layer picks.
 
     python benchmarks/bench_mixture_cpu.py [--threads 2] [--cpu-time]
 
@@ -21,7 +21,7 @@ from bench_drconv import SHAPES
 from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
                                       num_threads)
 from mmdrconv.layers import DRConv
-from mmdrconv.ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
+from mmdrconv.ops.mixture_conv import mixed_output_conv, mixes_outputs
 
 
 def main():
@@ -54,7 +54,7 @@ def run(args):
         conv = nn.Conv2d(cin, cout, k, padding=pad, dilation=dil)
         layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
                        generator='mixture')
-        layer.backend = 'torch'  # region_conv on materialised filters
+        layer.mixture_algorithm = 'filters'  # region_conv on the filters
         gen = layer.filter_generator
 
         def mixed():
@@ -70,8 +70,8 @@ def run(args):
             rounds = interleaved_rounds(runs, args.rounds, args.repeat,
                                         warmup=1, clocks=(clock, ))
             out_pixels = conv(x).shape[2:].numel()
-        picks = 'mixed' if prefers_mixed_outputs(
-            x, layer.kernel_size, out_pixels, 1, 'auto') else 'materialised'
+        picks = 'mixed' if mixes_outputs(
+            'auto', x, layer.kernel_size, out_pixels, 1) else 'materialised'
         conv_ms = rounds.seconds('conv', clock).median * 1e3
         ratios = {key: rounds.ratio(key, 'conv', clock).median
                   for key in ('materialised', 'mixed')}

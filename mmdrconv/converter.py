@@ -147,9 +147,6 @@ def _unconvertible(conv: nn.Module) -> Optional[str]:
     if type(conv) is not nn.Conv2d:
         return (f'{kind}: a subclass of nn.Conv2d whose forward may do more '
                 'than a convolution; DRConv would drop it')
-    if conv.padding_mode != 'zeros':
-        return (f'padding_mode={conv.padding_mode!r}; DRConv pads with '
-                'zeros only')
     extra = [n for n, _ in conv.named_parameters(recurse=False)
              if n not in ('weight', 'bias')]
     extra += [n for n, _ in conv.named_buffers(recurse=False)]
@@ -348,8 +345,9 @@ def _build(conv: nn.Conv2d, name: str, options: dict) -> DRConv:
     device, dtype, training mode and hooks."""
     layer = DRConv(conv.in_channels, conv.out_channels, conv.kernel_size,
                    conv.stride, conv.padding, conv.dilation, conv.groups,
-                   conv.bias is not None, **options)
-    layer.to(device=conv.weight.device, dtype=conv.weight.dtype)
+                   conv.bias is not None, padding_mode=conv.padding_mode,
+                   device=conv.weight.device, dtype=conv.weight.dtype,
+                   **options)
     _keep_parameters(conv, layer, name)
     layer.train(conv.training)
     _carry_hooks(conv, layer)

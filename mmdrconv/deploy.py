@@ -103,6 +103,63 @@ def default_shape(cfg: Config) -> Tuple[int, int]:
     return 512, 512
 
 
+def _feature_sizes(module: nn.Module, inputs: torch.Tensor
+                   ) -> List[Tuple[int, ...]]:
+    """Spatial size of every 4-D tensor a submodule returns, in call
+    order."""
+    sizes = []
+
+    def record(_, __, output):
+        for t in output if isinstance(output, (tuple, list)) else (output, ):
+            if isinstance(t, torch.Tensor) and t.dim() == 4:
+                sizes.append(tuple(t.shape[2:]))
+    handles = [m.register_forward_hook(record) for m in module.modules()]
+    try:
+        with torch.no_grad():
+            module(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sizes
+
+
+def check_trace_shape(module: nn.Module, shape: Sequence[int]) -> None:
+    """ValueError (naming ``--shape``) unless ``module`` can be traced at
+    ``shape`` = (H, W) into a graph of any size.
+
+    torch.export fixes every size that is 1 at trace time to 1 (its 0/1
+    specialisation): traced where a feature map that follows the input
+    size is one pixel high or wide (e.g. 8 x 8 into an output-stride-8
+    segmentor), the graph runs at that size only. Such maps are found by
+    running the model at ``shape`` and, where some map is 1 pixel, at twice
+    it (batch 1: the batch does not change spatial sizes).
+    """
+    height, width = shape
+    try:
+        at = _feature_sizes(module, torch.randn(1, 3, height, width))
+        if not any(1 in size for size in at):
+            return
+        double = _feature_sizes(module, torch.randn(1, 3, 2 * height,
+                                                    2 * width))
+    except Exception as error:  # the model's own message, with the size
+        raise ValueError(f'--shape {height} {width}: the model does not run '
+                         f'at this size ({type(error).__name__}: '
+                         f'{error})') from error
+    minimum = [1, 1]
+    for small, large in zip(at, double):
+        for d in range(2):
+            if small[d] == 1 and large[d] != 1:  # follows the input size
+                # the input size per feature pixel, twice: maps of >= 2
+                minimum[d] = max(minimum[d], 2 * shape[d])
+    if minimum != [1, 1]:
+        need = [max(m, s) for m, s in zip(minimum, shape)]
+        raise ValueError(
+            f'--shape {height} {width} is too small for the model: some of '
+            'its feature maps would be 1 pixel high or wide, and the '
+            'exporter fixes such sizes, so the graph would run at this '
+            f'size only. Trace at least --shape {need[0]} {need[1]}.')
+
+
 def export_onnx(module: nn.Module, out_file: str,
                 shape: Sequence[int] = (128, 256),
                 batch_size: int = 2) -> None:
@@ -182,16 +239,28 @@ class VerificationError(RuntimeError):
     """ONNX Runtime's output differs from PyTorch's beyond the tolerance."""
 
 
-def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
-                atol: float = DEFAULT_ATOL,
-                rtol: float = DEFAULT_RTOL) -> Dict[str, dict]:
-    """Run ``onnx_file`` in ONNX Runtime and ``module`` in PyTorch on
-    ``inputs``; raise VerificationError naming the outputs that differ by
-    more than ``atol + rtol * max|PyTorch output|``. Returns the report."""
+def _verified_session(onnx_file: str):
+    """An ONNX Runtime session, or VerificationError saying the file does
+    not load (not an ONNX graph, truncated, ...)."""
+    try:
+        return onnx_session(onnx_file)
+    except Exception as error:  # onnxruntime's errors share no base class
+        raise VerificationError(
+            f'{onnx_file} does not load in ONNX Runtime: '
+            f'{str(error).splitlines()[0]}') from error
+
+
+def _check_session(module: nn.Module, session, inputs: torch.Tensor,
+                   atol: float, rtol: float) -> Tuple[Dict[str, dict],
+                                                      List[str]]:
+    """Compare ``session`` with ``module`` on ``inputs``: (report, what
+    failed)."""
     expected = run_torch(module, inputs)
-    session = onnx_session(onnx_file)
-    actual = session.run(None,
-                         {session.get_inputs()[0].name: inputs.numpy()})
+    try:
+        actual = session.run(
+            None, {session.get_inputs()[0].name: inputs.numpy()})
+    except Exception as error:  # onnxruntime's errors share no base class
+        return {}, [f'ONNX Runtime fails: {str(error).splitlines()[0]}']
     report = compare_outputs(module.output_names, expected, actual)
     failed = []
     for name, r in report.items():
@@ -202,8 +271,53 @@ def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
         elif not r['max_abs_err'] <= r['tolerance']:
             failed.append(f'{name}: max abs error {r["max_abs_err"]:.3g} > '
                           f'tolerance {r["tolerance"]:.3g}')
+    return report, failed
+
+
+def verify_onnx(module: nn.Module, onnx_file: str, inputs: torch.Tensor,
+                atol: float = DEFAULT_ATOL,
+                rtol: float = DEFAULT_RTOL) -> Dict[str, dict]:
+    """Run ``onnx_file`` in ONNX Runtime and ``module`` in PyTorch on
+    ``inputs``; raise VerificationError naming the outputs that differ by
+    more than ``atol + rtol * max|PyTorch output|``. Returns the report."""
+    report, failed = _check_session(module, _verified_session(onnx_file),
+                                    inputs, atol, rtol)
     if failed:
         raise VerificationError(
             f'{osp.basename(onnx_file)} does not reproduce PyTorch on an '
             f'input of shape {tuple(inputs.shape)}: ' + '; '.join(failed))
     return report
+
+
+def other_sizes(shape: Sequence[int]) -> List[Tuple[int, int, int]]:
+    """(batch, H, W) inputs unlike the traced (2, H, W) = ``shape``: smaller,
+    just larger and twice as large, all odd, at batch sizes 1 and 3."""
+    height, width = shape
+    return [(1, (3 * height // 4) | 1, (3 * width // 4) | 1),
+            (3, (height + 1) | 1, (width + 1) | 1),
+            (1, 2 * height + 1, 2 * width + 3)]
+
+
+def verify_dynamic_sizes(module: nn.Module, onnx_file: str,
+                         shape: Sequence[int],
+                         atol: float = DEFAULT_ATOL,
+                         rtol: float = DEFAULT_RTOL
+                         ) -> List[Tuple[int, int, int]]:
+    """Check that the graph traced at ``shape`` runs at ``other_sizes`` and
+    matches PyTorch there (random inputs); raise VerificationError naming
+    the sizes where it does not. Returns the sizes checked."""
+    session = _verified_session(onnx_file)
+    generator = torch.Generator().manual_seed(0)
+    problems = []
+    sizes = other_sizes(shape)
+    for batch, height, width in sizes:
+        inputs = torch.randn(batch, 3, height, width, generator=generator)
+        _, failed = _check_session(module, session, inputs, atol, rtol)
+        if failed:
+            problems.append(f'{batch}x3x{height}x{width}: ' +
+                            '; '.join(failed))
+    if problems:
+        raise VerificationError(
+            f'{osp.basename(onnx_file)} (traced at {shape[0]}x{shape[1]}) is '
+            'not a graph of any size: ' + ' | '.join(problems))
+    return sizes

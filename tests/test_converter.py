@@ -41,7 +41,6 @@ def toy_model():
 @pytest.mark.parametrize('name, reason', [
     ('fc', 'fc: Linear: not a convolution'),
     ('up', 'up: ConvTranspose2d: a transposed convolution'),
-    ('reflect', "reflect: padding_mode='reflect'; DRConv pads with zeros"),
     ('custom', 'custom: PaddedConv: a subclass of nn.Conv2d'),
     ('conv1d', 'conv1d: Conv1d: DRConv replaces 2-d convolutions only'),
 ])
@@ -92,7 +91,7 @@ def test_wildcard_converts_what_it_can_and_warns_about_convs_it_cannot():
     x = torch.randn(2, 8, 9, 9)
     with torch.no_grad():
         before = {name: getattr(model, name)(x) for name in
-                  ('same', 'same_even')}
+                  ('same', 'same_even', 'reflect')}
     with pytest.warns(UserWarning) as record:
         convert_to_drconv(model, region_num=2)
     messages = [str(r.message) for r in record
@@ -100,15 +99,17 @@ def test_wildcard_converts_what_it_can_and_warns_about_convs_it_cannot():
     assert len(messages) == 1
     message = messages[0]
     assert message.startswith("convert_to_drconv: include pattern '*' leaves "
-                              '4 convolution(s) unconverted:')
-    for name in ('up', 'reflect', 'custom', 'conv1d'):
+                              '3 convolution(s) unconverted:')
+    for name in ('up', 'custom', 'conv1d'):
         assert f'\n  {name}: ' in message
     assert 'fc' not in message  # not a convolution: skipped silently
     converted = sorted(n for n, m in model.named_modules()
                        if isinstance(m, DRConv))
-    assert converted == ['block.0', 'block.2', 'same', 'same_even', 'stem']
-    # padding='same' (even kernels pad one side more) is kept, and the
-    # modulated DRConv starts as the conv it replaced.
+    assert converted == ['block.0', 'block.2', 'reflect', 'same',
+                         'same_even', 'stem']
+    assert model.reflect.padding_mode == 'reflect'
+    # padding='same' (even kernels pad one side more) and padding_mode are
+    # kept, and the modulated DRConv starts as the conv it replaced.
     with torch.no_grad():
         for name, expected in before.items():
             torch.testing.assert_close(getattr(model, name)(x), expected)

@@ -176,7 +176,7 @@ def random_checkpoint(config, path, seed=0):
     assert drconvs
     for layer in drconvs:
         randomize(layer.guide, 0.05)
-        randomize(layer.filter_generator, 0.05)
+        randomize(layer.generator_module, 0.05)
     torch.save(dict(state_dict=model.state_dict()), path)
     return str(path)
 
@@ -213,9 +213,25 @@ def test_tool_exports_and_verifies(config, root, outputs, shape, image_shape,
     for name in outputs:
         assert f'{name}: shape' in log
     assert f'on a {image_shape} test image' in log
+    assert 'dynamic size check passed' in log, log
     standard_ops_only(out)
     if not mismatch:
         return
+    # The tool's size check, independently: three other sizes and batches.
+    from mmdrconv.deploy import deployable, load_model
+    cfg, model = load_model(config, checkpoint, {
+        'test_dataloader.dataset.data_root': f'{synthetic_data}/{root}/'})
+    module = deployable(cfg, model)
+    session = ort.InferenceSession(str(out),
+                                   providers=['CPUExecutionProvider'])
+    for size in [(1, 3, 57, 75), (3, 3, 97, 161), (1, 3, 192, 320)]:
+        x = torch.randn(size)
+        with torch.no_grad():
+            expected = module(x)
+        got, = session.run(None, {'inputs': x.numpy()})
+        tolerance = 1e-4 + 1e-4 * expected.abs().max().item()
+        np.testing.assert_allclose(got, expected.numpy(), rtol=0,
+                                   atol=tolerance)
     # The graph of other weights (same model): a non-zero exit naming why.
     other = random_checkpoint(config, tmp_path / 'other.pth', seed=1)
     code, log = export_tool(config, other, out, '--verify-only', *data)

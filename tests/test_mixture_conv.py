@@ -5,7 +5,7 @@ import torch
 from mmdrconv.layers import DRConv
 from mmdrconv.ops import naive_region_conv
 from mmdrconv.ops.mixture_conv import (MAX_MIXED_PIXELS, mixed_output_conv,
-                                       prefers_mixed_outputs)
+                                       mixes_outputs)
 
 
 def materialised(x, coef, bases, guide, bias, **conv):
@@ -53,8 +53,8 @@ def test_layer_picks_mixed_outputs_for_small_pointwise_maps():
     x = torch.randn(2, 6, 5, 7)
     grad = torch.randn(2, 8, 5, 7)
     results = []
-    for backend in ('auto', 'torch'):  # mixed outputs, region_conv
-        layer.backend = backend
+    for algorithm in ('auto', 'filters'):  # mixed outputs, region_conv
+        layer.mixture_algorithm = algorithm
         layer.zero_grad()
         leaf = x.clone().requires_grad_()
         y = layer(leaf)
@@ -66,9 +66,45 @@ def test_layer_picks_mixed_outputs_for_small_pointwise_maps():
 
 def test_choice_of_mixed_outputs():
     x = torch.randn(1, 4, 8, 8)
-    assert prefers_mixed_outputs(x, (1, 1), MAX_MIXED_PIXELS, 1, 'auto')
-    assert not prefers_mixed_outputs(x, (1, 1), MAX_MIXED_PIXELS + 1, 1,
-                                     'auto')
-    assert not prefers_mixed_outputs(x, (3, 3), 64, 1, 'auto')
-    assert not prefers_mixed_outputs(x, (1, 1), 64, 2, 'auto')
-    assert not prefers_mixed_outputs(x, (1, 1), 64, 1, 'torch')
+    assert mixes_outputs('auto', x, (1, 1), MAX_MIXED_PIXELS, 1)
+    assert not mixes_outputs('auto', x, (1, 1), MAX_MIXED_PIXELS + 1, 1)
+    assert not mixes_outputs('auto', x, (3, 3), 64, 1)
+    assert not mixes_outputs('auto', x, (1, 1), 64, 2)
+    assert not mixes_outputs('filters', x, (1, 1), 64, 1)
+    assert mixes_outputs('outputs', x, (3, 3), 1 << 20, 1)
+    with pytest.raises(ValueError, match="'outputs' needs groups=1"):
+        mixes_outputs('outputs', x, (1, 1), 64, 2)
+    with pytest.raises(ValueError, match='mixture_algorithm must be one of'):
+        mixes_outputs('torch', x, (1, 1), 64, 1)
+
+
+@pytest.mark.parametrize('kernel_size', [1, 3])
+def test_mixture_algorithms_agree(kernel_size):
+    # 'outputs' and 'filters' forced, whatever the shape: the same values
+    # and gradients; the kernel backend is a separate choice.
+    layer = DRConv(6, 8, kernel_size, padding=kernel_size // 2, region_num=3,
+                   generator='mixture').double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    results = []
+    for algorithm in ('outputs', 'filters'):
+        layer.mixture_algorithm = algorithm
+        leaf = x.clone().requires_grad_()
+        y = layer(leaf)
+        grads = torch.autograd.grad(y.square().sum(),
+                                    [leaf, *layer.parameters()])
+        results.append([y, *grads])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want)
+
+
+def test_mixture_algorithm_is_checked_when_built():
+    with pytest.raises(ValueError, match='mixture_algorithm must be one of'):
+        DRConv(4, 4, 1, generator='mixture', mixture_algorithm='torch')
+    with pytest.raises(ValueError, match="'outputs' needs groups=1"):
+        DRConv(4, 4, 1, groups=2, generator='mixture',
+               mixture_algorithm='outputs')
+    with pytest.raises(ValueError, match="of generator='mixture' only"):
+        DRConv(4, 4, 1, generator='paper', mixture_algorithm='outputs')

@@ -210,16 +210,6 @@ def test_bad_geometry_is_named(geometry, message):
         region_conv(x, filters, torch.randn(2, 3, 9, 8), **geometry)
 
 
-def test_double_backward_is_refused_clearly():
-    x = torch.randn(1, 4, 6, 6, requires_grad=True)
-    filters = torch.randn(1, 3, 5, 4, 3, 3, requires_grad=True)
-    guide = torch.randn(1, 3, 6, 6, requires_grad=True)
-    y = region_conv(x, filters, guide, padding=1)
-    (grad, ) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
-    with pytest.raises(RuntimeError, match='once_differentiable'):
-        grad.sum().backward()
-
-
 @pytest.mark.parametrize('chunk_elements', [1 << 30, 64])
 def test_padded_and_chunked_plans_agree(monkeypatch, chunk_elements):
     # A huge budget takes the padded single-bmm plan; a tiny one the chunked

@@ -287,7 +287,7 @@ def test_drconv_layer_on_triton_matches_torch(generator):
     with torch.no_grad():
         layer.guide.weight.normal_()
         if generator == 'modulated':  # non-trivial region scales
-            layer.filter_generator.fc2.weight.normal_(std=0.5)
+            layer.channel_scale_generator.fc2.weight.normal_(std=0.5)
     x = torch.randn(2, 6, 4, 5, device=DEVICE)
     results = []
     for backend in ('triton', 'torch'):

@@ -5,7 +5,12 @@
         [--cfg-options k=v ...]
 
 Batch, height and width are dynamic in the graph; ``--shape`` is only the
-size traced at (default: the test pipeline's resize scale). ``--verify`` runs
+size traced at (default: the test pipeline's resize scale). The output path
+and ``--shape`` are checked before the export (a size at which a feature
+map of the model would be one pixel is refused: the exporter would fix it),
+and after it the graph is run in ONNX Runtime at three other sizes and
+batch sizes against PyTorch: the tool exits non-zero, saying so, if the
+graph is not one of any size. ``--verify`` runs
 the graph in ONNX Runtime on the first image of the config's test dataset
 (through the test pipeline and data_preprocessor), compares it with PyTorch,
 prints the max abs error per output and exits non-zero above tolerance.
@@ -13,6 +18,7 @@ prints the max abs error per output and exits non-zero above tolerance.
 exporting.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
@@ -28,8 +34,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='the .onnx file to write')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size to trace at (the graph accepts '
-                        'any size)')
+                        help='input size to trace at; the graph is then '
+                        'checked at other sizes')
     parser.add_argument('--verify', action='store_true',
                         help='compare ONNX Runtime with PyTorch on a test '
                         'image')
@@ -43,20 +49,54 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def check_output_path(out: str, exists: bool) -> None:
+    """Exit naming OUT unless it can be written (or, ``exists``, read)."""
+    if exists:
+        if not osp.isfile(out):
+            sys.exit(f'--verify-only: OUT {out} does not exist')
+        return
+    if osp.isdir(out):
+        sys.exit(f'OUT {out} is a directory; give the .onnx file to write')
+    folder = osp.dirname(osp.abspath(out))
+    if not osp.isdir(folder):
+        sys.exit(f'OUT {out}: folder {folder} does not exist')
+    if not os.access(folder, os.W_OK) or (osp.exists(out) and
+                                          not os.access(out, os.W_OK)):
+        sys.exit(f'OUT {out} cannot be written (permission denied)')
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if args.verify_only and not osp.isfile(args.out):
-        sys.exit(f'--verify-only: {args.out} does not exist')
-    from mmdrconv.deploy import (VerificationError, default_shape,
-                                 deployable, export_onnx, load_model,
-                                 sample_inputs, verify_onnx)
+    check_output_path(args.out, exists=args.verify_only)
+    if args.shape and min(args.shape) < 1:
+        sys.exit(f'--shape {args.shape[0]} {args.shape[1]}: height and '
+                 'width must be positive')
+    for name in ('atol', 'rtol'):
+        if not getattr(args, name) >= 0:
+            sys.exit(f'--{name} must be >= 0, got {getattr(args, name)}')
+    from mmdrconv.deploy import (VerificationError, check_trace_shape,
+                                 default_shape, deployable, export_onnx,
+                                 load_model, sample_inputs,
+                                 verify_dynamic_sizes, verify_onnx)
     cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     module = deployable(cfg, model)
     if not args.verify_only:
         shape = args.shape or default_shape(cfg)
+        try:
+            check_trace_shape(module, shape)
+        except ValueError as error:
+            sys.exit(str(error))
         export_onnx(module, args.out, shape)
         print(f'wrote {args.out} (traced at {shape[0]}x{shape[1]}; outputs: '
               f'{", ".join(module.output_names)})')
+        try:
+            sizes = verify_dynamic_sizes(module, args.out, shape, args.atol,
+                                         args.rtol)
+        except VerificationError as error:
+            sys.exit(f'NOT a graph of any size: {error}. The file runs at '
+                     f'the traced size only.')
+        print('dynamic size check passed: ONNX Runtime matches PyTorch at ' +
+              ', '.join(f'{b}x3x{h}x{w}' for b, h, w in sizes))
     if not (args.verify or args.verify_only):
         return
     inputs = sample_inputs(cfg, model)

@@ -22,12 +22,21 @@ from torch import Tensor
 from ..ops import region_conv, region_index, region_scale
 from ..ops.checks import as_pair
 from ..ops.geometry import conv_output_size
-from ..ops.mixture_conv import mixed_output_conv, prefers_mixed_outputs
+from ..ops.mixture_conv import (check_mixture_algorithm, mixed_output_conv,
+                                 mixes_outputs)
 from .generators import MixtureFilters, PaperFilters, RegionChannelScales
 
 IntPair = Union[int, Tuple[int, int]]
 
 GENERATORS = ('modulated', 'mixture', 'paper')
+PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type without autocast (e.g. 'meta')
+        return False
 
 
 class DRConv(nn.Module):
@@ -41,8 +50,10 @@ class DRConv(nn.Module):
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation,
-            groups, bias: as ``nn.Conv2d`` (``padding`` also 'same' /
-            'valid'; zero padding only).
+            groups, bias, padding_mode, device, dtype: as ``nn.Conv2d``
+            (``padding`` also 'same' / 'valid'; the guide convolution pads
+            as the layer does). ``padding_mode``, ``device`` and ``dtype``
+            go by keyword: the 9th positional argument is ``region_num``.
         region_num: number of regions m.
         generator: how the m filters are made from the input:
             ``'modulated'`` (default): a static ``weight`` of nn.Conv2d's
@@ -63,8 +74,9 @@ class DRConv(nn.Module):
 
     transposed = False
     generator: str
-    # Backend of region_conv / region_scale ('auto', 'triton', 'torch'; see
-    # mmdrconv.ops.triton); set on an instance to force one.
+    # Which kernels region_conv / region_scale run ('auto', 'triton',
+    # 'torch'; see mmdrconv.ops.triton); set on an instance to force one.
+    # (How a mixture layer computes is its own option, mixture_algorithm.)
     backend = 'auto'
 
     def __new__(cls, *args, generator: str = 'modulated', **kwargs):
@@ -88,11 +100,23 @@ class DRConv(nn.Module):
                  groups: int = 1,
                  bias: bool = True,
                  region_num: int = 8,
-                 generator: str = 'modulated'):
+                 generator: str = 'modulated',
+                 padding_mode: str = 'zeros',
+                 device=None,
+                 dtype=None):
         super().__init__()
-        if not isinstance(region_num, int) or region_num < 1:
+        if isinstance(region_num, str):
+            raise ValueError(
+                f'region_num must be a positive int, got {region_num!r} '
+                "(DRConv's 9th positional argument is region_num, not "
+                "nn.Conv2d's padding_mode: pass padding_mode=...)")
+        if not isinstance(region_num, int) or isinstance(region_num, bool) \
+                or region_num < 1:
             raise ValueError(
                 f'region_num must be a positive int, got {region_num!r}')
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f'padding_mode must be one of {PADDING_MODES}, '
+                             f'got {padding_mode!r}')
         if not isinstance(groups, int) or groups < 1 or \
                 in_channels % groups or out_channels % groups:
             raise ValueError(
@@ -104,49 +128,67 @@ class DRConv(nn.Module):
         self.dilation = as_pair(dilation, 'dilation', minimum=1)
         self.padding = padding if isinstance(padding, str) else \
             as_pair(padding, 'padding', minimum=0)
-        self._conv_padding, self._extra_padding = self._resolve_padding()
         self.output_padding = (0, 0)
-        self.padding_mode = 'zeros'
+        self.padding_mode = padding_mode
+        self._conv_padding, self._extra_padding = self._resolve_padding()
         self.groups, self.region_num = groups, region_num
         self.generator, self.has_bias = generator, bias
+        self._factory = dict(device=device, dtype=dtype)
         self.guide = nn.Conv2d(in_channels, region_num, self.kernel_size,
                                self.stride, self._conv_padding,
-                               self.dilation)
+                               self.dilation, **self._factory)
 
     def _resolve_padding(self) -> Tuple[Tuple[int, int], Optional[tuple]]:
-        """Symmetric padding for the convolutions, plus the extra
-        right/bottom zeros that 'same' needs for even kernels (F.pad order),
-        as nn.Conv2d pads."""
+        """Padding of the convolutions, and what F.pad adds before them,
+        as nn.Conv2d pads: with zeros, symmetric conv padding plus the extra
+        right/bottom zeros of 'same' with even kernels; with another
+        ``padding_mode``, all of it by F.pad in that mode."""
         if not isinstance(self.padding, str):
-            return self.padding, None
-        if self.padding == 'valid':
-            return (0, 0), None
-        if self.padding != 'same':
+            low = high = self.padding
+        elif self.padding == 'valid':
+            low = high = (0, 0)
+        elif self.padding != 'same':
             raise ValueError(f"padding must be an int, a pair, 'same' or "
                              f"'valid', got {self.padding!r}")
-        if self.stride != (1, 1):
+        elif self.stride != (1, 1):
             raise ValueError("padding='same' is not supported for strided "
                              'convolutions (as in nn.Conv2d)')
-        total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-        left = tuple(t // 2 for t in total)
-        extra = [t - 2 * low for t, low in zip(total, left)]
-        return left, ((0, extra[1], 0, extra[0]) if any(extra) else None)
+        else:
+            total = [d * (k - 1)
+                     for d, k in zip(self.dilation, self.kernel_size)]
+            low = tuple(t // 2 for t in total)
+            high = tuple(t - lo for t, lo in zip(total, low))
+        if self.padding_mode != 'zeros':
+            pad = (low[1], high[1], low[0], high[0])
+            return (0, 0), (pad if any(pad) else None)
+        extra = (0, high[1] - low[1], 0, high[0] - low[0])
+        return low, (extra if any(extra) else None)
 
     def _add_bias_and_init(self) -> None:
         # Last, as in earlier versions: optimizer states in checkpoints are
         # matched by parameter order (tests/test_drconv_layer.py pins it).
-        self.bias = nn.Parameter(torch.empty(self.out_channels)) \
+        self.bias = nn.Parameter(torch.empty(self.out_channels,
+                                             **self._factory)) \
             if self.has_bias else None
+        del self._factory  # construction only
         self.init_weights()
+
+    @property
+    def generator_module(self) -> nn.Module:
+        """The module that makes the region filters (or channel scales)."""
+        raise NotImplementedError
 
     def init_weights(self) -> None:
         nn.init.normal_(self.guide.weight, std=0.01)
         nn.init.zeros_(self.guide.bias)
-        self.filter_generator.init_weights()
+        self.generator_module.init_weights()
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
     def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f'{type(self).__name__} expects a tensor, got '
+                            f'{type(x).__name__}')
         if x.dim() != 4:
             raise ValueError(f'{type(self).__name__} expects a 4-D input '
                              f'(B, C, H, W), got shape {tuple(x.shape)}')
@@ -154,12 +196,25 @@ class DRConv(nn.Module):
             raise ValueError(
                 f'{type(self).__name__} expects {self.in_channels} input '
                 f'channels, got {x.shape[1]} (input shape {tuple(x.shape)})')
+        if not x.is_floating_point():
+            raise TypeError(f'{type(self).__name__} expects a floating-point '
+                            f'input, got {x.dtype}')
+        weight = self.guide.weight
+        if x.dtype != weight.dtype and not _autocast_enabled(x.device.type):
+            # (nn.Conv2d refuses it too; the generators' error would not
+            # say which tensors differ)
+            raise TypeError(
+                f'{type(self).__name__}: input dtype {x.dtype} differs from '
+                f'the parameters\' {weight.dtype}; convert one of them (e.g. '
+                f'layer.to({x.dtype})) or run under torch.autocast')
 
     def _pad_extra(self, x: Tensor) -> Tensor:
-        """The right/bottom zeros of padding='same' with even kernels."""
+        """What F.pad adds before the convolutions (see _resolve_padding)."""
         if self._extra_padding is None:
             return x
-        return F.pad(x, self._extra_padding)
+        mode = 'constant' if self.padding_mode == 'zeros' else \
+            self.padding_mode
+        return F.pad(x, self._extra_padding, mode=mode)
 
     def region_map(self, x: Tensor) -> Tensor:
         """The region index of every output pixel, (B, H_out, W_out)."""
@@ -178,7 +233,7 @@ class DRConv(nn.Module):
         per_pixel = kh * kw * self.in_channels
         conv = y.numel() * per_pixel // self.groups
         guide = y.numel() // self.out_channels * self.region_num * per_pixel
-        return conv + guide + self.filter_generator.multiply_adds(x)
+        return conv + guide + self.generator_module.multiply_adds(x)
 
     def extra_repr(self) -> str:
         s = (f'{self.in_channels}, {self.out_channels}, '
@@ -188,6 +243,8 @@ class DRConv(nn.Module):
             s += f', groups={self.groups}'
         if self.bias is None:
             s += ', bias=False'
+        if self.padding_mode != 'zeros':
+            s += f', padding_mode={self.padding_mode!r}'
         return s + (f', region_num={self.region_num}, '
                     f'generator={self.generator!r}')
 
@@ -197,22 +254,50 @@ class ModulatedDRConv(DRConv):
     channel). The output is then ``conv(x, weight)`` scaled by the pixel's
     region scales: exact DRConv at the cost of one convolution.
 
-    ``filter_generator`` (a :class:`RegionChannelScales`) makes the scales;
-    it keeps that name so checkpoints keep their keys.
+    ``channel_scale_generator`` (a :class:`RegionChannelScales`) makes the
+    scales; checkpoints of earlier versions, which called it
+    ``filter_generator``, load under the new name.
     """
+
+    # 2: ``filter_generator`` renamed ``channel_scale_generator``.
+    _version = 2
+    _OLD_GENERATOR_KEY = 'filter_generator.'
 
     def __init__(self, *args, hidden_ratio: float = 0.25, **kwargs):
         """Arguments of :class:`DRConv`, plus ``hidden_ratio``."""
         super().__init__(*args, **kwargs)
+        if isinstance(hidden_ratio, bool) or \
+                not isinstance(hidden_ratio, (int, float)) or \
+                not hidden_ratio > 0:
+            raise ValueError(f'hidden_ratio must be a number > 0, got '
+                             f'{hidden_ratio!r}')
         in_channels, out_channels = self.in_channels, self.out_channels
         groups, region_num = self.groups, self.region_num
         self.weight = nn.Parameter(
             torch.empty(out_channels, in_channels // groups,
-                        *self.kernel_size))
+                        *self.kernel_size, **self._factory))
         hidden = max(8, int(in_channels * hidden_ratio))
-        self.filter_generator = RegionChannelScales(in_channels, out_channels,
-                                                    region_num, hidden)
+        self.channel_scale_generator = RegionChannelScales(
+            in_channels, out_channels, region_num, hidden, **self._factory)
         self._add_bias_and_init()
+
+    @property
+    def generator_module(self) -> nn.Module:
+        return self.channel_scale_generator
+
+    @classmethod
+    def upgrade_state_dict(cls, state_dict: dict, prefix: str = '') -> None:
+        """Rename, in place, the keys that earlier versions saved for the
+        layer at ``prefix`` (also used by checkpoint checks that compare
+        keys before loading)."""
+        old = prefix + cls._OLD_GENERATOR_KEY
+        new = prefix + 'channel_scale_generator.'
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict.setdefault(new + key[len(old):], state_dict.pop(key))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -220,7 +305,7 @@ class ModulatedDRConv(DRConv):
                                 nonlinearity='relu')
 
     def region_filters(self, x: Tensor) -> Tensor:
-        scales = self.filter_generator(x)
+        scales = self.channel_scale_generator(x)
         return self.weight * scales[..., None, None, None]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -228,7 +313,7 @@ class ModulatedDRConv(DRConv):
         # scaling then works on contiguous rows), so the output is
         # channels-last, as nn.Conv2d's is for channels-last weights.
         self._check_input(x)
-        scales = self.filter_generator(x)
+        scales = self.channel_scale_generator(x)
         x = self._pad_extra(x).contiguous(memory_format=torch.channels_last)
         if self.groups == 1:
             # The guide shares the convolution (m extra output channels), so
@@ -254,10 +339,23 @@ class ModulatedDRConv(DRConv):
 
 class GeneratedFilterDRConv(DRConv):
     """DRConv with a full filter per region and sample, from ``'mixture'``
-    (:class:`MixtureFilters`) or ``'paper'`` (:class:`PaperFilters`)."""
+    (:class:`MixtureFilters`) or ``'paper'`` (:class:`PaperFilters`).
 
-    def __init__(self, *args, num_bases: int = 4, **kwargs):
-        """Arguments of :class:`DRConv`, plus ``num_bases``."""
+    ``mixture_algorithm`` (``'mixture'`` only) is how the layer computes:
+    ``'filters'`` builds the B x m filters for ``region_conv``;
+    ``'outputs'`` convolves with the n bases and mixes their outputs per
+    pixel (``mmdrconv.ops.mixture_conv``; groups == 1); ``'auto'``
+    (default) mixes outputs where that was measured faster (small 1x1 maps
+    on the CPU). Both give the same values and gradients.
+    """
+
+    # For layers pickled before the option existed.
+    mixture_algorithm = 'auto'
+
+    def __init__(self, *args, num_bases: int = 4,
+                 mixture_algorithm: str = 'auto', **kwargs):
+        """Arguments of :class:`DRConv`, plus ``num_bases`` and
+        ``mixture_algorithm``."""
         if len(args) < 10:
             kwargs.setdefault('generator', 'mixture')
         super().__init__(*args, **kwargs)
@@ -265,17 +363,27 @@ class GeneratedFilterDRConv(DRConv):
             raise ValueError(f"generator must be 'mixture' or 'paper' for "
                              f'{type(self).__name__}, got '
                              f'{self.generator!r}')
+        check_mixture_algorithm(mixture_algorithm, self.groups)
+        if mixture_algorithm != 'auto' and self.generator != 'mixture':
+            raise ValueError(f'mixture_algorithm={mixture_algorithm!r} is '
+                             "an option of generator='mixture' only")
+        self.mixture_algorithm = mixture_algorithm
         in_channels, out_channels = self.in_channels, self.out_channels
         groups, region_num = self.groups, self.region_num
         if self.generator == 'mixture':
             self.filter_generator = MixtureFilters(in_channels, out_channels,
                                                    self.kernel_size, groups,
-                                                   region_num, num_bases)
+                                                   region_num, num_bases,
+                                                   **self._factory)
         else:
             self.filter_generator = PaperFilters(in_channels, out_channels,
                                                  self.kernel_size, groups,
-                                                 region_num)
+                                                 region_num, **self._factory)
         self._add_bias_and_init()
+
+    @property
+    def generator_module(self) -> nn.Module:
+        return self.filter_generator
 
     def region_filters(self, x: Tensor) -> Tensor:
         return self.filter_generator(x)
@@ -292,14 +400,14 @@ class GeneratedFilterDRConv(DRConv):
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
         x_padded = self._pad_extra(x)
-        if self.generator == 'mixture' and prefers_mixed_outputs(
-                x, self.kernel_size, self._out_pixels(x_padded), self.groups,
-                self.backend):
+        if self.generator == 'mixture' and mixes_outputs(
+                self.mixture_algorithm, x, self.kernel_size,
+                self._out_pixels(x_padded), self.groups):
             return mixed_output_conv(
                 x_padded, self.filter_generator.coefficients(x),
                 self.filter_generator.bases, self.guide.weight,
                 self.guide.bias, self.bias, self.stride, self._conv_padding,
-                self.dilation)
+                self.dilation, backend=self.backend)
         filters = self.filter_generator(x)
         x = x_padded
         return region_conv(x, filters, self.guide(x), self.bias, self.stride,

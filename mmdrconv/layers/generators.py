@@ -11,6 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.export_forms import adaptive_avg_pool2d_export, is_exporting
+
 
 class MixtureFilters(nn.Module):
     """The official code's generator: per-region mixtures of shared bases.
@@ -29,15 +31,19 @@ class MixtureFilters(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int,
                  kernel_size: Tuple[int, int], groups: int, region_num: int,
-                 num_bases: int):
+                 num_bases: int, device=None, dtype=None):
         super().__init__()
-        if num_bases < 1:
-            raise ValueError(f'num_bases must be >= 1, got {num_bases}')
+        if not isinstance(num_bases, int) or isinstance(num_bases, bool) \
+                or num_bases < 1:
+            raise ValueError(f'num_bases must be an int >= 1, got '
+                             f'{num_bases!r}')
         self.region_num, self.num_bases = region_num, num_bases
         memory = torch.empty(num_bases, out_channels, *kernel_size,
-                             in_channels // groups)
+                             in_channels // groups, device=device,
+                             dtype=dtype)
         self.bases = nn.Parameter(memory.permute(0, 1, 4, 2, 3))
-        self.routing = nn.Linear(in_channels, region_num * num_bases)
+        self.routing = nn.Linear(in_channels, region_num * num_bases,
+                                 device=device, dtype=dtype)
 
     def init_weights(self) -> None:
         # The initial mixture is the mean of n bases; scale so that it has the
@@ -96,17 +102,21 @@ class PaperFilters(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int,
-                 kernel_size: Tuple[int, int], groups: int, region_num: int):
+                 kernel_size: Tuple[int, int], groups: int, region_num: int,
+                 device=None, dtype=None):
         super().__init__()
         self.region_num = region_num
         self.filter_shape = (out_channels, in_channels // groups)
         self.pool = nn.AdaptiveAvgPool2d(kernel_size)
-        self.hidden = nn.Conv2d(in_channels, region_num * region_num, 1)
+        self.hidden = nn.Conv2d(in_channels, region_num * region_num, 1,
+                                device=device, dtype=dtype)
         self.project = nn.Conv2d(region_num * region_num,
                                  region_num * out_channels *
                                  (in_channels // groups),
                                  1,
-                                 groups=region_num)
+                                 groups=region_num,
+                                 device=device,
+                                 dtype=dtype)
 
     def init_weights(self) -> None:
         nn.init.kaiming_normal_(self.hidden.weight, nonlinearity='sigmoid')
@@ -121,7 +131,11 @@ class PaperFilters(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, m, O, C/g, kh, kw) filters."""
-        hidden = torch.sigmoid(self.hidden(self.pool(x)))
+        if is_exporting():  # bins that follow the input size in the graph
+            pooled = adaptive_avg_pool2d_export(x, self.pool.output_size)
+        else:
+            pooled = self.pool(x)
+        hidden = torch.sigmoid(self.hidden(pooled))
         filters = self.project(hidden)
         return filters.view(x.shape[0], self.region_num, *self.filter_shape,
                             *filters.shape[-2:])
@@ -141,11 +155,13 @@ class RegionChannelScales(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, region_num: int,
-                 hidden_channels: int):
+                 hidden_channels: int, device=None, dtype=None):
         super().__init__()
         self.region_num, self.out_channels = region_num, out_channels
-        self.fc1 = nn.Linear(in_channels, hidden_channels)
-        self.fc2 = nn.Linear(hidden_channels, region_num * out_channels)
+        self.fc1 = nn.Linear(in_channels, hidden_channels, device=device,
+                             dtype=dtype)
+        self.fc2 = nn.Linear(hidden_channels, region_num * out_channels,
+                             device=device, dtype=dtype)
 
     def init_weights(self) -> None:
         nn.init.kaiming_normal_(self.fc1.weight, nonlinearity='relu')

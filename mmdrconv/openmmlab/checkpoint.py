@@ -344,6 +344,10 @@ def checkpoint_mismatch(model: torch.nn.Module,
     # DDP-saved checkpoints prefix every key; mmengine strips it on load too.
     given = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state_dict.items()}
+    for name, module in model.named_modules():  # keys of older versions
+        upgrade = getattr(module, 'upgrade_state_dict', None)
+        if upgrade is not None:
+            upgrade(given, f'{name}.' if name else '')
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
     reshaped = [

@@ -18,6 +18,9 @@ Cost (forward only; see docs/deploy.md):
   of one convolution (the fast path: 1x), and transient memory of m output
   tensors plus a k*k-times-the-input patch matrix (im2col).
 
+``adaptive_avg_pool2d_export`` is the ``'paper'`` generator's pooling in a
+form whose bins follow the input size.
+
 These forms have no softmax-surrogate guide gradient (argmax passes none):
 they are meant for inference graphs. Training and ``torch.compile`` keep the
 autograd Functions.
@@ -100,6 +103,30 @@ def region_conv_export(x: Tensor, filters: Tensor, guide: Tensor,
     if bias is not None:
         y = y + bias.view(1, -1, 1, 1)
     return y
+
+
+def adaptive_avg_pool2d_export(x: Tensor, output_size: Tuple[int,
+                                                             int]) -> Tensor:
+    """``F.adaptive_avg_pool2d`` as two averaging matrices built from the
+    input's size at run time: bin i of n over a length L spans
+    [floor(i L / n), ceil((i + 1) L / n)), as PyTorch's.
+
+    The exporters decompose adaptive pooling with the bin bounds of the
+    traced size baked into Gather indices, so a graph traced at one size
+    reads out of bounds (or averages the wrong pixels) at another.
+    """
+    matrices = []
+    for length, bins in zip(x.shape[2:], output_size):
+        index = torch.arange(bins, device=x.device)
+        start = torch.div(index * length, bins, rounding_mode='floor')
+        end = torch.div((index + 1) * length + bins - 1, bins,
+                        rounding_mode='floor')
+        position = torch.arange(length, device=x.device)
+        inside = (position[None] >= start[:, None]) & \
+            (position[None] < end[:, None])
+        matrices.append(inside.to(x.dtype) /
+                        (end - start)[:, None].to(x.dtype))
+    return torch.einsum('ih,bchw,jw->bcij', matrices[0], x, matrices[1])
 
 
 @torch.compiler.disable

@@ -4,6 +4,10 @@ It computes all m region outputs (m times the multiply-adds and output memory
 of a convolution) and then selects one per pixel; autograd through a
 straight-through one-hot mask gives exactly the softmax surrogate gradient of
 the guide. This is what public pure-PyTorch DRConv implementations do.
+Second derivatives through the straight-through mask also differentiate the
+mask's surrogate (a term finite differences of the first gradient do not
+have); the fast ops' double backward differentiates their backward exactly
+(``mmdrconv.ops.double_backward``).
 """
 from typing import Optional
 
@@ -11,17 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import as_pair
+from .geometry import conv_output_size
 from .regions import straight_through_mask
 
 
-def naive_region_conv(x: Tensor,
-                      filters: Tensor,
-                      guide: Tensor,
-                      bias: Optional[Tensor] = None,
-                      stride=1,
-                      padding=0,
-                      dilation=1,
-                      groups: int = 1) -> Tensor:
+def all_region_outputs(x: Tensor, filters: Tensor, stride=1, padding=0,
+                       dilation=1, groups: int = 1) -> Tensor:
+    """Every region's filter applied at every pixel: (B, m, O, H', W')."""
     batch, regions, out_channels = filters.shape[:3]
     group_out = out_channels // groups
     outputs = []
@@ -34,12 +35,28 @@ def naive_region_conv(x: Tensor,
                      stride, padding, dilation, groups)
         y = y.view(groups, regions, group_out, *y.shape[2:]).transpose(0, 1)
         outputs.append(y.reshape(regions, out_channels, *y.shape[-2:]))
-    if batch == 0:
-        out_hw = guide.shape[2:]
-        all_regions = x.new_zeros(0, regions, out_channels, *out_hw) + \
-            (x.sum() + filters.sum()) * 0
-    else:
-        all_regions = torch.stack(outputs)
+    if batch:
+        return torch.stack(outputs)
+    # Empty batch: a graph to both inputs all the same.
+    out_hw = [
+        conv_output_size(size, k, s, p, d) for size, k, s, p, d in zip(
+            x.shape[2:], filters.shape[-2:], as_pair(stride, 'stride', 1),
+            as_pair(padding, 'padding', 0), as_pair(dilation, 'dilation', 1))
+    ]
+    return x.new_zeros(0, regions, out_channels, *out_hw) + \
+        (x.sum() + filters.sum()) * 0
+
+
+def naive_region_conv(x: Tensor,
+                      filters: Tensor,
+                      guide: Tensor,
+                      bias: Optional[Tensor] = None,
+                      stride=1,
+                      padding=0,
+                      dilation=1,
+                      groups: int = 1) -> Tensor:
+    all_regions = all_region_outputs(x, filters, stride, padding, dilation,
+                                     groups)
     mask = straight_through_mask(guide).to(all_regions.dtype)
     y = (all_regions * mask.unsqueeze(2)).sum(dim=1)
     if bias is not None:

@@ -12,9 +12,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .checks import IntPair, check_region_conv_inputs
+from .double_backward import region_conv_gradients, twice_differentiable
 from .export_forms import apply_eager, is_exporting, region_conv_export
 from .geometry import output_memory_format
 from .layout import Geometry, Plan, filter_rows
@@ -124,10 +124,11 @@ class RegionConvFunction(torch.autograd.Function):
                      geom.out_channels).permute(0, 3, 1, 2)
         ctx.save_for_backward(x, filters, guide)
         ctx.geom, ctx.plan, ctx.has_bias = geom, plan, bias is not None
+        ctx.conv_args = (stride, padding, dilation, groups)
         return y.contiguous(memory_format=output_memory_format(x))
 
     @staticmethod
-    @once_differentiable  # double backward: a clear error, not a wrong one
+    @twice_differentiable(region_conv_gradients)
     def backward(ctx, grad_y):
         x, filters, guide = ctx.saved_tensors
         geom, plan = ctx.geom, ctx.plan
@@ -256,6 +257,10 @@ def region_conv(x: Tensor,
     geom = check_region_conv_inputs(x, filters, guide, bias, stride,
                                     padding, dilation, groups)
     stride, padding, dilation = geom.stride, geom.padding, geom.dilation
+    if x.is_meta:  # shapes only (the run plan needs the guide's values)
+        dtype = torch.promote_types(x.dtype, filters.dtype)
+        return x.new_empty((x.shape[0], filters.shape[2], geom.out_h,
+                            geom.out_w), dtype=dtype)
     device_type = x.device.type
     if torch.is_autocast_enabled(device_type):
         # Autocast runs convolutions in its lower precision; so do we.

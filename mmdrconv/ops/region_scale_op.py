@@ -15,9 +15,9 @@ from typing import Optional
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .checks import check_region_scale_inputs
+from .double_backward import region_scale_gradients, twice_differentiable
 from .export_forms import apply_eager, is_exporting, region_scale_export
 from .regions import region_keys, surrogate_guide_grad
 from .triton import triton_region_scale, use_triton
@@ -67,7 +67,7 @@ class RegionScaleFunction(torch.autograd.Function):
         return y
 
     @staticmethod
-    @once_differentiable  # double backward: a clear error, not a wrong one
+    @twice_differentiable(region_scale_gradients)
     def backward(ctx, grad_y):
         out, scales, guide, keys = ctx.saved_tensors
         batch, regions, channels = scales.shape

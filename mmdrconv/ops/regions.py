@@ -59,7 +59,7 @@ def surrogate_guide_grad(guide: Tensor, response: Tensor) -> Tensor:
     """
     batch, regions, height, width = guide.shape
     soft = torch.softmax(guide.permute(0, 2, 3, 1).to(response.dtype), dim=3)
-    a = response.view(batch, height, width, regions)
+    a = response.reshape(batch, height, width, regions)
     grad = soft * (a - (soft * a).sum(3, keepdim=True))
     return grad.permute(0, 3, 1, 2).to(guide.dtype)
 

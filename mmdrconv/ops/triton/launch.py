@@ -12,7 +12,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import triton
-from torch.autograd.function import once_differentiable
 
 try:  # triton >= 3.4
     from triton import knobs
@@ -34,15 +33,17 @@ def on_device_of(tensor: torch.Tensor):
     return contextlib.nullcontext()
 
 
-def backward_on_device(backward: Callable) -> Callable:
-    """An autograd ``backward(ctx, grad)`` that launches on grad's GPU and
-    supports no double backward."""
+def backward_on_device(backward: Callable, reference: Callable) -> Callable:
+    """An autograd ``backward(ctx, grad)`` that launches on grad's GPU; its
+    double backward (``create_graph=True``) goes through ``reference`` (see
+    mmdrconv.ops.double_backward)."""
+    from ..double_backward import twice_differentiable
 
     @functools.wraps(backward)
     def run(ctx, grad):
         with on_device_of(grad):
             return backward(ctx, grad)
-    return staticmethod(once_differentiable(run))
+    return staticmethod(twice_differentiable(reference)(run))
 
 
 def dot_precision(dtype: torch.dtype) -> str:

@@ -16,6 +16,7 @@ from torch import Tensor
 from ..geometry import ConvGeometry, output_memory_format
 from ..layout import filter_rows
 from ..regions import surrogate_guide_grad
+from ..double_backward import region_conv_gradients
 from .conv_kernels import (region_conv_dw_kernel, region_conv_dx_kernel,
                            region_conv_fwd_kernel,
                            region_conv_response_kernel)
@@ -132,9 +133,10 @@ class TritonRegionConvFunction(torch.autograd.Function):
                     **conv.meta)
         ctx.save_for_backward(x, filters, guide)
         ctx.conv, ctx.layout, ctx.has_bias = conv, layout, bias is not None
+        ctx.conv_args = (stride, padding, dilation, 1)
         return y
 
-    backward = backward_on_device(_backward)
+    backward = backward_on_device(_backward, region_conv_gradients)
 
 
 def _input_gradient(conv: _Conv, weights: Tensor, layout: RegionTiles,

@@ -20,6 +20,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from ..double_backward import region_scale_gradients
 from .launch import Kernel, backward_on_device, on_device_of, tile_configs
 
 # As in conv_kernels: sizes unspecialised; strides specialised on == 1 only.
@@ -231,7 +232,7 @@ class TritonRegionScaleFunction(torch.autograd.Function):
         ctx.has_bias = bias is not None
         return y
 
-    backward = backward_on_device(_backward)
+    backward = backward_on_device(_backward, region_scale_gradients)
 
 
 def triton_region_scale(out: Tensor, scales: Tensor, guide: Tensor,
