@@ -16,7 +16,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import OptimWrapper
 
 from ..apis import build_model, load_config
-from ..cli import at_least
+from ..cli import at_least, user_errors
+from ..outputs import check_output_file
 from .complexity import count_complexity
 from .inputs import random_batch
 from .timing import keep_freed_memory, median_latency, peak_memory
@@ -68,6 +69,9 @@ def main(argv=None):
     parser.add_argument('--repeat', type=at_least(1), default=10)
     parser.add_argument('--out', help='also write the numbers to this JSON')
     args = parser.parse_args(argv)
+    if args.out:
+        with user_errors():
+            check_output_file(args.out, '--out')  # not after the profiling
     profile = profile_config(args.config, args.size, args.batch_size,
                              args.repeat)
     if args.out:

@@ -1,5 +1,4 @@
 """Region maps of every DRConv layer, painted over the input image."""
-import os
 import os.path as osp
 from typing import Dict
 
@@ -55,6 +54,8 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     check_alpha(alpha)
     if not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image}')
+    from ..outputs import check_output_dir
+    check_output_dir(out_dir, 'OUT_DIR')  # before the model runs
     import mmcv
     from mmcv.transforms import Compose
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
@@ -83,7 +84,6 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     picture = mmcv.imread(image, channel_order='rgb')
     height, width = batch['inputs'].shape[-2:]
     valid_h, valid_w = data['data_samples'].metainfo['img_shape'][:2]
-    os.makedirs(out_dir, exist_ok=True)
     written = {}
     for name, region in maps.items():
         # Feature map -> network input size -> unpadded -> original image.

@@ -9,6 +9,7 @@ from mmengine.config import DictAction
 
 from ..apis import load_config
 from ..openmmlab import close_distributed
+from ..runlock import hold_folder, launcher_rank
 from ..runner import build_runner, prepare_train_cfg
 from .hooks import SuiteResultHook
 
@@ -79,10 +80,14 @@ def main(argv=None):
     cfg = prepare_train_cfg(cfg, args.config, args.work_dir,
                             'auto' if args.resume else None,
                             launcher=args.launcher, data_root=args.data_root)
-    try:
-        train_and_evaluate(cfg)
-    finally:
-        close_distributed()
+    # Its own folder, not the suite's (which the suite holds): a cell
+    # started twice, e.g. by a second suite, is refused.
+    with hold_folder(args.work_dir, 'cell work dir',
+                     enabled=launcher_rank(args.launcher) == 0):
+        try:
+            train_and_evaluate(cfg)
+        finally:
+            close_distributed()
 
 
 if __name__ == '__main__':

@@ -1,11 +1,14 @@
 """Run a suite: generate data, train and evaluate every cell, profile every
-variant, and write the report. Finished cells are skipped, interrupted ones
-resume from their last checkpoint, and a failing cell is recorded without
-stopping the others."""
+variant, and write the report. A finished cell is skipped only while what
+produced it (its key: config, budget, seed, data, code) is unchanged,
+otherwise it reruns and says why; an interrupted one resumes from its last
+checkpoint under the same key; a failing cell is recorded without stopping
+the others. One suite run at a time per work dir."""
 import collections
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +19,8 @@ import mmengine
 
 from ..openmmlab.atomic_save import dump_json_atomically
 from ..datasets import generate
+from ..runlock import hold_folder
+from .keys import KEY_FILE, cell_key, key_changes, profile_key
 from .report import write_report
 from .spec import Cell, Suite, load_suite
 
@@ -109,17 +114,44 @@ def _checked(cell: Cell, result: dict, prefix: str) -> dict:
     return dict(result, status='failed', error=error, missing_metrics=True)
 
 
+def _set_aside(cell: Cell) -> str:
+    """Move an out-of-date cell's folder (checkpoints, log, result) to
+    ``<work_dir>.stale``, replacing an older one, so nothing resumes from
+    it and nothing is lost at once."""
+    stale = cell.work_dir + '.stale'
+    shutil.rmtree(stale, ignore_errors=True)
+    os.replace(cell.work_dir, stale)
+    return stale
+
+
 def run_cell(suite: Suite, cell: Cell, index: int, total: int,
-             threads: Optional[int] = None) -> dict:
+             threads: Optional[int] = None, key: Optional[dict] = None
+             ) -> dict:
+    """Train and evaluate ``cell`` unless its result under ``key`` (see
+    :mod:`mmdrconv.suite.keys`; None: computed here) is there already."""
     prefix = f'[{suite.name} {index}/{total}]'
+    if key is None:
+        key = cell_key(suite, cell)
+    key_file = osp.join(cell.work_dir, KEY_FILE)
     result = _load_json(cell.result_file)
-    if result is not None:
-        if result.get('status') == 'ok':
-            print(f'{prefix} {cell.label}: finished earlier, skipped',
-                  flush=True)
-            return _checked(cell, result, prefix)
+    # The result's own key; else the key it was started under (the suite
+    # may have stopped between the cell's end and recording it).
+    recorded = (result or {}).get('key') or _load_json(key_file)
+    changed = key_changes(recorded, key)
+    if result is not None and result.get('status') == 'ok' and not changed:
+        print(f'{prefix} {cell.label}: finished earlier, skipped',
+              flush=True)
+        return _checked(cell, result, prefix)
+    checkpoint = osp.join(cell.work_dir, 'last_checkpoint')
+    rerun_because = None
+    if changed and (result is not None or osp.isfile(checkpoint)):
+        rerun_because = changed
+        stale = _set_aside(cell)
+        print(f'{prefix} {cell.label}: earlier run out of date, rerunning: '
+              f'{changed} (moved to {stale})', flush=True)
     os.makedirs(cell.work_dir, exist_ok=True)
-    resume = osp.isfile(osp.join(cell.work_dir, 'last_checkpoint'))
+    dump_json_atomically(key, key_file)
+    resume = osp.isfile(checkpoint)
     print(f'{prefix} {cell.label}: '
           f"{'resuming from its last checkpoint' if resume else 'training'}"
           f" ({cell.config})", flush=True)
@@ -134,17 +166,35 @@ def run_cell(suite: Suite, cell: Cell, index: int, total: int,
         print(f'{prefix} {cell.label}: FAILED ({result["error"]})',
               flush=True)
     result['wall_time_s'] = result.get('wall_time_s', time.time() - start)
+    result['key'] = key
+    if rerun_because:
+        result['rerun_because'] = rerun_because
     dump_json_atomically(result, cell.result_file)
     return _checked(cell, result, prefix)
 
 
+def cell_keys(suite: Suite, cells: List[Cell],
+              digests: Optional[dict] = None) -> List:
+    """Every cell's key, or the error that stops computing it (a config
+    that does not load: that cell fails, the others run)."""
+    keys = []
+    for cell in cells:
+        try:
+            keys.append(cell_key(suite, cell, digests))
+        except Exception as error:  # reported as the cell's failure
+            keys.append(error)
+    return keys
+
+
 def _load_json(path: str) -> Optional[dict]:
-    """The JSON file's content; None when it is missing or unreadable (a run
-    killed while writing it): the work is then redone."""
+    """The JSON object in the file; None when it is missing, unreadable (a
+    run killed while writing it) or not an object: the work is then
+    redone."""
     try:
-        return mmengine.load(path, file_format='json')
+        content = mmengine.load(path, file_format='json')
     except (OSError, ValueError):
         return None
+    return content if isinstance(content, dict) else None
 
 
 def _last_error(tail: str) -> str:
@@ -155,28 +205,34 @@ def _last_error(tail: str) -> str:
     return lines[-1].strip()[-300:] if lines else 'no output'
 
 
-def profile_variants(suite: Suite) -> dict:
+def profile_variants(suite: Suite,
+                     digests: Optional[dict] = None) -> dict:
+    """Profile every variant whose profile under its current key is
+    missing (``digests``: config digests of this run, see keys.py)."""
     profiles = {}
     for task in suite.tasks:
         for variant, config in task.variants.items():
             out = osp.join(suite.work_dir, task.name, variant,
                            'profile.json')
+            repeat = suite.profile.get('repeat', 10)
+            key = profile_key(config, task.image_size, repeat, digests)
             profile = _load_json(out)
-            if profile is None:
+            if profile is None or profile.get('key') != key:
                 os.makedirs(osp.dirname(out), exist_ok=True)
                 print(f'[{suite.name}] profiling {task.name} | {variant}',
                       flush=True)
                 command = [sys.executable, '-m', 'mmdrconv.analysis.profile',
                            config, '--out', out, '--size',
                            *map(str, task.image_size),
-                           '--repeat', str(suite.profile.get('repeat', 10))]
+                           '--repeat', str(repeat)]
                 code, tail = _stream(command, out + '.log',
                                      f'[{suite.name}]')
                 if code != 0:
                     profiles[(task.name, variant)] = dict(
                         error=_last_error(tail))
                     continue
-                profile = mmengine.load(out)
+                profile = dict(mmengine.load(out), key=key)
+                dump_json_atomically(profile, out)
             profiles[(task.name, variant)] = profile
     return profiles
 
@@ -213,9 +269,16 @@ def run_suite(path: str, work_dir: Optional[str] = None,
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f'jobs must be a positive int, got {jobs!r}')
     suite = load_suite(path, work_dir)
+    with hold_folder(suite.work_dir, 'suite dir'):
+        return _run_suite(suite, skip_profile, jobs)
+
+
+def _run_suite(suite: Suite, skip_profile: bool, jobs: int) -> dict:
     start = time.time()
     prepare_data(suite)
     cells = suite.cells()
+    digests = {}  # config digests, shared by cells and profiles
+    keys = cell_keys(suite, cells, digests)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     wrong_metrics = {}  # task name -> error: its later cells are not run
 
@@ -225,7 +288,12 @@ def run_suite(path: str, work_dir: Optional[str] = None,
             print(f'[{suite.name} {i + 1}/{len(cells)}] {cell.label}: not '
                   'run (fix the metric names first)', flush=True)
             return dict(status='failed', error=wrong_metrics[cell.task.name])
-        result = run_cell(suite, cell, i + 1, len(cells), threads)
+        if isinstance(keys[i], Exception):
+            error = f'{type(keys[i]).__name__}: {keys[i]}'
+            print(f'[{suite.name} {i + 1}/{len(cells)}] {cell.label}: '
+                  f'FAILED ({error})', flush=True)
+            return dict(status='failed', error=error)
+        result = run_cell(suite, cell, i + 1, len(cells), threads, keys[i])
         if result.get('missing_metrics'):
             wrong_metrics[cell.task.name] = result['error']
         return result
@@ -238,7 +306,7 @@ def run_suite(path: str, work_dir: Optional[str] = None,
             results = list(pool.map(run, range(len(cells))))
         finally:  # Ctrl-C: the running cells stop with it, no new ones
             pool.shutdown(wait=True, cancel_futures=True)
-    profiles = {} if skip_profile else profile_variants(suite)
+    profiles = {} if skip_profile else profile_variants(suite, digests)
     report = write_report(suite, cells, results, profiles,
                           wall_time_s=time.time() - start, jobs=jobs)
     print(f'[{suite.name}] report: {report["markdown"]}', flush=True)
@@ -261,8 +329,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f'--jobs must be at least 1, got {args.jobs}')
-    report = run_suite(args.suite, args.work_dir, args.skip_profile,
-                       args.jobs)
+    from ..cli import user_errors
+    with user_errors():
+        report = run_suite(args.suite, args.work_dir, args.skip_profile,
+                           args.jobs)
     print(open(report['markdown']).read())
     if report['failed']:
         sys.exit(f"{report['failed']} cell(s) failed; see the report")

@@ -5,7 +5,7 @@
 import argparse
 
 from mmdrconv.analysis.region_maps import render_region_maps
-from mmdrconv.cli import add_trust_arg, parse
+from mmdrconv.cli import add_trust_arg, parse, user_errors
 
 
 def main(argv=None):
@@ -20,8 +20,9 @@ def main(argv=None):
     args = parse(parser, argv)
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
-    written = render_region_maps(args.config, args.checkpoint, args.image,
-                                 args.out_dir, args.alpha)
+    with user_errors():
+        written = render_region_maps(args.config, args.checkpoint,
+                                     args.image, args.out_dir, args.alpha)
     for name, path in written.items():
         print(f'{name}: {path}')
 

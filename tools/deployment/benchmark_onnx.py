@@ -14,6 +14,7 @@ load; use --threads 2 on a quiet machine.
 """
 import argparse
 
+from mmdrconv.cli import at_least
 from mmdrconv.deploy import benchmark_runtimes
 
 DEFAULT_CONFIGS = [
@@ -23,16 +24,16 @@ DEFAULT_CONFIGS = [
 ]
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*', default=DEFAULT_CONFIGS)
-    parser.add_argument('--shape', type=int, nargs=2, default=(128, 256),
-                        metavar=('H', 'W'))
-    parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument('--shape', type=at_least(1), nargs=2,
+                        default=(128, 256), metavar=('H', 'W'))
+    parser.add_argument('--batch-size', type=at_least(1), default=1)
+    parser.add_argument('--rounds', type=at_least(1), default=5)
+    parser.add_argument('--repeat', type=at_least(1), default=5)
+    parser.add_argument('--threads', type=at_least(1), default=1)
+    args = parser.parse_args(argv)
     result = benchmark_runtimes(args.configs, args.shape, args.batch_size,
                                 args.rounds, args.repeat, args.threads)
     print(f'input {args.batch_size}x3x{args.shape[0]}x{args.shape[1]}, '

@@ -1,0 +1,167 @@
+"""The tools refuse, before any work and naming the argument, what a new
+user gets wrong: output paths that are files, folders in use by another
+run, out-of-range counts, missing arguments of the launch scripts."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEG = osp.join(REPO, 'configs/synthetic/'
+               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
+
+
+def tool(path):
+    spec = importlib.util.spec_from_file_location(
+        osp.basename(path)[:-3], osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def exit_message(main, argv) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code not in (0, None)
+    return str(exit_.value.code)
+
+
+@pytest.fixture
+def afile(tmp_path):
+    path = tmp_path / 'a file'  # with a space, as a user may have
+    path.write_text('keep me')
+    yield path
+    assert path.read_text() == 'keep me'  # never overwritten
+
+
+def test_work_dirs_that_are_files(afile, tmp_path, monkeypatch):
+    from mmdrconv.cli import generate_data, test, train
+    from mmdrconv.suite import run as suite
+    assert exit_message(train.main, [SEG, '--work-dir', str(afile)]) \
+        .endswith(f'work dir {afile}: exists and is not a folder')
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    assert exit_message(test.main, [SEG, str(ckpt), '--work-dir',
+                                    str(afile)]) \
+        .endswith(f'--work-dir {afile}: exists and is not a folder')
+    assert exit_message(generate_data.main, ['coco', str(afile)]) \
+        .endswith(f'data folder {afile}: exists and is not a folder')
+    monkeypatch.chdir(REPO)  # the suite file names configs from there
+    assert exit_message(suite.main, ['configs/suites/smoke.py', '--work-dir', str(afile)]) \
+        .endswith(f'suite dir {afile}: exists and is not a folder')
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from mmdrconv.runlock import hold_folder
+    with hold_folder(sys.argv[1]):
+        print('held', flush=True)
+        time.sleep(60)
+""")
+
+
+def test_train_and_generate_refuse_a_folder_in_use(tmp_path):
+    holder = subprocess.Popen([sys.executable, '-c', HOLD, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        from mmdrconv.cli import generate_data, train
+        message = exit_message(train.main, [SEG, '--work-dir',
+                                            str(tmp_path)])
+        assert f'work dir {tmp_path} is in use by another run (pid ' \
+            f'{holder.pid} on host ' in message
+        message = exit_message(generate_data.main, ['coco', str(tmp_path)])
+        assert f'data folder {tmp_path} is in use by another run (pid ' \
+            f'{holder.pid}' in message
+        assert not osp.exists(tmp_path / 'train')  # nothing generated
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_analysis_outputs_checked_before_the_work(afile, capsys):
+    from mmdrconv.analysis import profile
+    assert exit_message(profile.main, [SEG, '--out', str(afile.parent)]) \
+        .endswith(f'--out {afile.parent}: is a folder; name a file')
+    from mmdrconv.analysis.region_maps import render_region_maps
+    from mmdrconv.outputs import OutputPathError
+    image = str(afile)  # exists; never read: the output check comes first
+    with pytest.raises(OutputPathError,
+                       match=f'OUT_DIR {afile}: exists and is not a folder'):
+        render_region_maps(SEG, 'missing.pth', image, str(afile))
+
+
+@pytest.mark.parametrize('option', ['--rounds', '--repeat', '--threads',
+                                    '--batch-size'])
+def test_benchmark_onnx_counts_must_be_positive(option, capsys):
+    main = tool('tools/deployment/benchmark_onnx.py').main
+    with pytest.raises(SystemExit) as exit_:
+        main([option, '0'])
+    assert exit_.value.code == 2
+    assert f'argument {option}: must be at least 1, got 0' in \
+        capsys.readouterr().err
+
+
+def test_launch_scripts_name_their_arguments_and_python(tmp_path):
+    for script, usage in (('dist_train.sh', 'CONFIG GPUS'),
+                          ('dist_test.sh', 'CONFIG CHECKPOINT GPUS'),
+                          ('slurm_train.sh', 'PARTITION JOB_NAME CONFIG '
+                           'WORK_DIR')):
+        result = subprocess.run(['bash', osp.join(REPO, 'tools', script)],
+                                capture_output=True, text=True)
+        assert result.returncode == 2
+        assert f'usage: tools/{script} {usage}' in result.stderr
+    # Which Python: $PYTHON, else ROOT/.venv/bin/python, else python.
+    venv = tmp_path / '.venv' / 'bin'
+    venv.mkdir(parents=True)
+
+    def chosen(env_python=None):
+        env = {k: v for k, v in os.environ.items() if k != 'PYTHON'}
+        if env_python:
+            env['PYTHON'] = env_python
+        return subprocess.run(
+            ['bash', '-c', f'set -u; ROOT="{tmp_path}"; . '
+             f'"{REPO}/tools/find_python.sh"; echo "$PYTHON"'],
+            capture_output=True, text=True, env=env).stdout.strip()
+
+    assert chosen() == 'python'
+    (venv / 'python').write_text('#!/bin/sh\n')
+    (venv / 'python').chmod(0o755)
+    assert chosen() == f'{venv}/python'
+    assert chosen('/opt/py') == '/opt/py'
+
+
+def test_suite_counts_out_of_range_are_named(tmp_path):
+    from mmdrconv.suite import load_suite
+    det = osp.join(REPO, 'configs/synthetic/'
+                   'mask-rcnn_r50-w16_fpn_synthetic-coco.py')
+    for field, value, error in (
+            ('max_iters', 0, 'max_iters must be a positive int'),
+            ('gpus', -1, 'gpus must be a positive int'),
+            ('image_size', (0, 64), 'image_size must be (height, width)'),
+            ('image_size', 64, 'image_size must be (height, width)')):
+        path = tmp_path / 'suite.py'
+        path.write_text(
+            "suite = dict(name='t', seeds=[0], datasets=dict(coco=dict("
+            "kind='coco', root='r')), tasks=[dict(name='det', "
+            f"dataset='coco', metrics=['m'], {field}={value!r}, "
+            f"variants=dict(a='{det}'))])\n")
+        with pytest.raises(ValueError, match=f"task 'det': {error}"):
+            load_suite(str(path))
+    path.write_text(path.read_text().replace('seeds=[0]', 'seeds=[-1]'))
+    with pytest.raises(ValueError, match='distinct ints >= 0'):
+        load_suite(str(path))
+
+
+def test_suite_result_files_that_are_not_objects_are_redone(tmp_path):
+    from mmdrconv.suite.run import _load_json
+    for text in ('[]', '"ok"', '{"status": "o', ''):
+        (tmp_path / 'r.json').write_text(text)
+        assert _load_json(str(tmp_path / 'r.json')) is None
+    (tmp_path / 'r.json').write_text(json.dumps(dict(status='ok')))
+    assert _load_json(str(tmp_path / 'r.json')) == dict(status='ok')
