@@ -46,9 +46,9 @@ def unknown_cfg_option(cfg: Config, key: str) -> Optional[str]:
     silently adds an unused entry. A key is unknown when a component before
     the last does not exist (list components must be indices in range), or
     when a new top-level key is not a Runner argument; the last component
-    may be new (a component option not written in the config). Below a
-    value that is not a dict or list (e.g. ``init_cfg=None``) any key is
-    taken, as mmengine replaces the value with a dict."""
+    may be new (a component option not written in the config). Keys below
+    a value that is neither (``pretrained=None``) are left to mmengine,
+    which refuses them itself."""
     parts = key.split('.')
     node = cfg._cfg_dict
     for depth, part in enumerate(parts):
@@ -65,7 +65,7 @@ def unknown_cfg_option(cfg: Config, key: str) -> Optional[str]:
             node = node[int(part)]
             continue
         if not isinstance(node, dict):
-            return None  # replaced by a dict on merge
+            return None  # mmengine's merge refuses it, naming the key
         if part in node:
             node = node[part]
             continue
@@ -80,6 +80,9 @@ def unknown_cfg_option(cfg: Config, key: str) -> Optional[str]:
         hint = (f'; did you mean {".".join(parts[:depth] + close)!r}?'
                 if close else
                 f'; {prefix or "the config"} has: {", ".join(map(str, node))}')
+        if depth > 0:
+            hint += (' (a new nested option goes in a config inheriting '
+                     'this one)')
         return f'{where!r} is not in the config{hint}'
     return None
 

@@ -45,12 +45,15 @@ def test_existing_paths_and_new_options_still_merge():
         'train_dataloader.dataset.pipeline.0.type': 'LoadImageFromFile',
         'model.backbone.new_option': 3,  # a new option of an existing dict
         'randomness.seed': 7,  # a Runner argument the config lacks
-        'model.backbone.init_cfg.checkpoint': 'x.pth',  # under a None
     })
     assert cfg.optim_wrapper.optimizer.lr == 0.5
     assert cfg.model.backbone.new_option == 3
     assert cfg.randomness.seed == 7
-    assert cfg.model.backbone.init_cfg.checkpoint == 'x.pth'
+    # A new nested dict is not made from dotted keys: a typo would be too.
+    with pytest.raises(ConfigOptionError, match=r"'model.backbone.init_cfg' "
+                       r'is not in the config; did you mean .*\(a new '
+                       r'nested option goes in a config inheriting this one'):
+        load_config(SEG, {'model.backbone.init_cfg.checkpoint': 'x.pth'})
 
 
 def test_train_tool_refuses_a_misspelled_key_before_training(tmp_path,

@@ -1,32 +1,45 @@
 """mmdrconv.runlock: one run per work dir / suite dir / data folder, and a
 crashed run leaves nothing locked."""
+import multiprocessing
 import os
 import signal
 import socket
-import subprocess
-import sys
-import textwrap
+import time
 
 import pytest
 
 from mmdrconv.runlock import (FolderInUseError, LOCK_FILE, hold_folder,
                               launcher_rank)
 
-HOLDER = textwrap.dedent("""
-    import sys, time
-    from mmdrconv.runlock import hold_folder
-    with hold_folder(sys.argv[1], 'work dir'):
-        print('held', flush=True)
+
+def _hold(folder, held):
+    with hold_folder(folder, 'work dir'):
+        held.set()
         time.sleep(60)
-""")
+
+
+class Holder:
+    """Another process holding ``folder`` (forked: no imports to wait for);
+    started once it holds it."""
+
+    def __init__(self, folder):
+        context = multiprocessing.get_context('fork')
+        held = context.Event()
+        self.process = context.Process(target=_hold,
+                                       args=(str(folder), held))
+        self.process.start()
+        assert held.wait(30)
+        self.pid = self.process.pid
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)  # no clean-up runs
+
+    def wait(self):
+        self.process.join()
 
 
 def start_holder(folder):
-    """Another process holding ``folder``; returns once it holds it."""
-    process = subprocess.Popen([sys.executable, '-c', HOLDER, str(folder)],
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdout.readline().strip() == 'held'
-    return process
+    return Holder(folder)
 
 
 def test_a_folder_held_by_another_run_is_refused_naming_it(tmp_path):
@@ -39,7 +52,8 @@ def test_a_folder_held_by_another_run_is_refused_naming_it(tmp_path):
         assert message.startswith(f'work dir {tmp_path}/run is in use by '
                                   f'another run (pid {holder.pid} on host '
                                   f'{socket.gethostname()}, started ')
-        assert '-c' in message  # its command line
+        assert message.endswith(
+            'Wait for it to finish, stop it, or choose another work dir.')
     finally:
         holder.kill()
         holder.wait()
@@ -47,7 +61,7 @@ def test_a_folder_held_by_another_run_is_refused_naming_it(tmp_path):
 
 def test_a_crashed_run_leaves_the_folder_free(tmp_path):
     holder = start_holder(tmp_path)
-    os.kill(holder.pid, signal.SIGKILL)  # no clean-up runs
+    holder.kill()
     holder.wait()
     assert (tmp_path / LOCK_FILE).exists()  # the file stays, the lock not
     with hold_folder(str(tmp_path), 'work dir') as path:

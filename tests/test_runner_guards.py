@@ -63,14 +63,15 @@ def test_resume_from_the_twins_checkpoint_names_the_mismatch(
         tmp_path, synthetic_data):
     from mmdrconv.apis import build_model, load_config
     from mmdrconv.cli.train import main
+    from mmdrconv.openmmlab import CheckpointError
     twin = build_model(load_config(SEG.replace('-drconv-c3-c5', '')))
     torch.save(dict(state_dict=twin.state_dict(), meta=dict(iter=2)),
                tmp_path / 'iter_2.pth')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
-    with pytest.raises(SystemExit) as exit_:
+    with pytest.raises(CheckpointError) as error:
         main([SEG, '--work-dir', str(tmp_path), '--resume', '--data-root',
               str(synthetic_data / 'cityscapes')])
-    message = str(exit_.value.code)
+    message = str(error.value)
     assert f'--resume: checkpoint {tmp_path}/iter_2.pth does not match ' \
         'the model of this config' in message
     assert 'missing from the checkpoint: backbone.layer2.0.conv2.guide' \

@@ -41,8 +41,10 @@ def cells(monkeypatch):
         start = command.index('mmdrconv.suite.cell')
         work_dir, result_file = command[start + 2:start + 4]
         iters = int(command[command.index('--max-iters') + 1])
+        checkpoint = osp.join(work_dir, f'iter_{iters}.pth')
+        open(checkpoint, 'wb').close()
         with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
-            f.write(osp.join(work_dir, f'iter_{iters}.pth'))
+            f.write(checkpoint)
         with open(result_file, 'w') as f:
             json.dump(dict(status='ok', metrics={'coco/bbox_mAP': iters / 10},
                            iters=iters, train_time_per_iter=0.1), f)
@@ -67,7 +69,7 @@ def test_a_changed_budget_data_or_config_reruns_and_says_why(
     _, results, log = run(write_suite(tmp_path), out, capsys)
     assert len(cells) == 2 and log.count('finished earlier, skipped') == 2
     stored = json.loads((out / 'det/a/seed0/cell_result.json').read_text())
-    assert stored['key']['budget'] == dict(max_iters=2)
+    assert stored['key']['budget'] == dict(max_iters=2, processes=1)
     assert stored['key']['seed'] == 0
     assert stored['key']['dataset']['num_train'] == 1
 
@@ -127,6 +129,14 @@ def test_an_interrupted_cell_resumes_only_under_its_own_key(
     assert len(cells) == 5 and resumed == []
     assert 'budget changed (max_iters 2 -> 3)' in log
     assert osp.isfile(out / 'det/a/seed0.stale/last_checkpoint')
+    # Interrupted, and its checkpoint deleted since: trained afresh, not
+    # failed on a last_checkpoint naming nothing.
+    (out / 'det/a/seed0/cell_result.json').unlink()
+    (out / 'det/a/seed0/iter_3.pth').unlink()
+    _, results, log = run(write_suite(tmp_path, max_iters=3), out, capsys)
+    assert len(cells) == 6 and '--resume' not in cells[-1]
+    assert 'which does not exist' in log and 'training from scratch' in log
+    assert results[0]['status'] == 'ok'
 
 
 def test_a_result_without_its_key(tmp_path, cells, capsys):

@@ -56,19 +56,17 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 @contextlib.contextmanager
 def user_errors():
     """Mistakes in what the user asked for (an option naming nothing, a
-    folder in use, nothing to resume, a checkpoint that does not fit or
-    cannot be read, an output that cannot be written)
+    folder in use, nothing to resume, an output that cannot be written)
     end the tool with their message alone (exit status 1), not a traceback.
     """
     from mmdrconv.apis import ConfigOptionError
-    from mmdrconv.openmmlab import CheckpointError
     from mmdrconv.runlock import FolderInUseError
     from mmdrconv.outputs import OutputPathError
     from mmdrconv.runner import NothingToResumeError
     try:
         yield
-    except (CheckpointError, ConfigOptionError, FolderInUseError,
-            NothingToResumeError, OutputPathError) as error:
+    except (ConfigOptionError, FolderInUseError, NothingToResumeError,
+            OutputPathError) as error:
         prog = os.path.basename(sys.argv[0] or 'mmdrconv')
         sys.stdout.flush()
         sys.exit(f'{prog}: error: {error}')

@@ -90,9 +90,14 @@ def _digest(config: str, options: dict, digests: Optional[dict]) -> str:
 def cell_key(suite: Suite, cell: Cell, digests: Optional[dict] = None
              ) -> dict:
     """The key of ``cell`` (``digests``: see :func:`_digest`)."""
+    launcher = suite.launcher or {}
+    # Training processes: with a launcher they share the batch.
+    processes = ((cell.task.gpus or launcher.get('gpus', 1)) *
+                 launcher.get('nnodes', 1)) if launcher else 1
     key = dict(config=_digest(cell.config, cell.task.cfg_options or {},
                               digests),
-               budget=dict(max_iters=cell.task.max_iters),
+               budget=dict(max_iters=cell.task.max_iters,
+                           processes=processes),
                seed=cell.seed,
                dataset=dataset_parameters(suite, cell),
                code=code_version())

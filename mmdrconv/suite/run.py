@@ -20,6 +20,7 @@ import mmengine
 from ..openmmlab.atomic_save import dump_json_atomically
 from ..datasets import generate
 from ..runlock import hold_folder
+from ..runner import NothingToResumeError, latest_checkpoint
 from .keys import KEY_FILE, cell_key, key_changes, profile_key
 from .report import write_report
 from .spec import Cell, Suite, load_suite
@@ -151,7 +152,13 @@ def run_cell(suite: Suite, cell: Cell, index: int, total: int,
               f'{changed} (moved to {stale})', flush=True)
     os.makedirs(cell.work_dir, exist_ok=True)
     dump_json_atomically(key, key_file)
-    resume = osp.isfile(checkpoint)
+    try:
+        resume = latest_checkpoint(cell.work_dir) is not None
+    except NothingToResumeError as error:  # its checkpoint was deleted
+        print(f'{prefix} {cell.label}: {error}; training from scratch',
+              flush=True)
+        os.remove(checkpoint)
+        resume = False
     print(f'{prefix} {cell.label}: '
           f"{'resuming from its last checkpoint' if resume else 'training'}"
           f" ({cell.config})", flush=True)
@@ -215,7 +222,12 @@ def profile_variants(suite: Suite,
             out = osp.join(suite.work_dir, task.name, variant,
                            'profile.json')
             repeat = suite.profile.get('repeat', 10)
-            key = profile_key(config, task.image_size, repeat, digests)
+            try:
+                key = profile_key(config, task.image_size, repeat, digests)
+            except Exception as error:  # a config that does not load
+                profiles[(task.name, variant)] = dict(
+                    error=f'{type(error).__name__}: {error}')
+                continue
             profile = _load_json(out)
             if profile is None or profile.get('key') != key:
                 os.makedirs(osp.dirname(out), exist_ok=True)
