@@ -4,7 +4,6 @@ The logic follows mmdet's and mmseg's own tools, for both tasks: the config's
 ``default_scope`` decides which conventions apply.
 """
 import logging
-import os
 import os.path as osp
 from typing import Optional
 
@@ -89,8 +88,9 @@ def prepare_train_cfg(cfg: Config,
                       data_root: Optional[str] = None) -> Config:
     """Apply the upstream train.py options to ``cfg``.
 
-    ``resume``: see :func:`resolve_resume`. ``data_root``: read every split from
-    this folder (see :func:`~mmdrconv.datasets.data_root.set_data_root`).
+    ``resume``: see :func:`resolve_resume`. ``data_root``: read every
+    split from this folder (see
+    :func:`~mmdrconv.datasets.data_root.set_data_root`).
     """
     cfg.launcher = launcher
     if data_root is not None:

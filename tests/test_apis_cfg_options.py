@@ -56,6 +56,15 @@ def test_existing_paths_and_new_options_still_merge():
         load_config(SEG, {'model.backbone.init_cfg.checkpoint': 'x.pth'})
 
 
+def test_an_item_that_is_not_key_value_is_a_usage_error(capsys):
+    from mmdrconv.cli.test import parse_args
+    with pytest.raises(SystemExit) as exit_:
+        parse_args([SEG, 'c.pth', '--cfg-options', 'a=1', 'lr'])
+    assert exit_.value.code == 2
+    assert "argument --cfg-options: 'lr' is not KEY=VALUE" in \
+        capsys.readouterr().err
+
+
 def test_train_tool_refuses_a_misspelled_key_before_training(tmp_path,
                                                               capsys):
     from mmdrconv.cli.train import main

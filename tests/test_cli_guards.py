@@ -51,11 +51,14 @@ def test_work_dirs_that_are_files(afile, tmp_path, monkeypatch):
     assert exit_message(generate_data.main, ['coco', str(afile)]) \
         .endswith(f'data folder {afile}: exists and is not a folder')
     monkeypatch.chdir(REPO)  # the suite file names configs from there
-    assert exit_message(suite.main, ['configs/suites/smoke.py', '--work-dir', str(afile)]) \
+    assert exit_message(suite.main, ['configs/suites/smoke.py',
+                                     '--work-dir', str(afile)]) \
         .endswith(f'suite dir {afile}: exists and is not a folder')
 
 
-def test_train_and_generate_refuse_a_folder_in_use(tmp_path):
+def test_train_generate_and_suite_refuse_a_folder_in_use(tmp_path,
+                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
     from test_runlock import start_holder
     holder = start_holder(tmp_path)
     try:
@@ -68,6 +71,12 @@ def test_train_and_generate_refuse_a_folder_in_use(tmp_path):
         assert f'data folder {tmp_path} is in use by another run (pid ' \
             f'{holder.pid}' in message
         assert not osp.exists(tmp_path / 'train')  # nothing generated
+        from mmdrconv.suite import run as suite
+        os.chdir(REPO)  # the suite file names configs from there
+        message = exit_message(suite.main, ['configs/suites/smoke.py',
+                                            '--work-dir', str(tmp_path)])
+        assert f'suite dir {tmp_path} is in use by another run (pid ' \
+            f'{holder.pid}' in message
     finally:
         holder.kill()
         holder.wait()
@@ -105,6 +114,13 @@ def test_launch_scripts_name_their_arguments_and_python(tmp_path):
                                 capture_output=True, text=True)
         assert result.returncode == 2
         assert f'usage: tools/{script} {usage}' in result.stderr
+    for gpus in ('0', 'two', '-1'):
+        result = subprocess.run(
+            ['bash', osp.join(REPO, 'tools/dist_train.sh'), SEG, gpus],
+            capture_output=True, text=True)
+        assert result.returncode == 2
+        assert f"GPUS must be a positive number of processes, got '{gpus}'" \
+            in result.stderr
     # Which Python: $PYTHON, else ROOT/.venv/bin/python, else python.
     venv = tmp_path / '.venv' / 'bin'
     venv.mkdir(parents=True)
@@ -115,7 +131,7 @@ def test_launch_scripts_name_their_arguments_and_python(tmp_path):
             env['PYTHON'] = env_python
         return subprocess.run(
             ['bash', '-c', f'set -u; ROOT="{tmp_path}"; . '
-             f'"{REPO}/tools/find_python.sh"; echo "$PYTHON"'],
+             f'"{REPO}/tools/launch_env.sh"; echo "$PYTHON"'],
             capture_output=True, text=True, env=env).stdout.strip()
 
     assert chosen() == 'python'
@@ -146,6 +162,30 @@ def test_suite_counts_out_of_range_are_named(tmp_path):
     path.write_text(path.read_text().replace('seeds=[0]', 'seeds=[-1]'))
     with pytest.raises(ValueError, match='distinct ints >= 0'):
         load_suite(str(path))
+
+
+def test_missing_data_message_names_only_options_that_exist(tmp_path):
+    """export_onnx.py --verify without data once pointed to a --data-root
+    it does not have."""
+    from mmdrconv.apis import load_config
+    from mmdrconv.cli.export_onnx import parse_args as export_args
+    from mmdrconv.cli.train import parse_args as train_args
+    from mmdrconv.datasets import check_dataset
+    cfg = load_config(SEG, {'test_dataloader.dataset.data_root':
+                            str(tmp_path / 'none')})
+    with pytest.raises(FileNotFoundError) as error:
+        check_dataset(cfg)
+    message = str(error.value)
+    assert 'tools/train.py and tools/test.py at your copy with --data-root' \
+        in message
+    assert 'other tools: --cfg-options test_dataloader.dataset.data_root=' \
+        in message
+    train = train_args([SEG])
+    export = export_args([SEG, 'c.pth', 'o.onnx', '--cfg-options',
+                          'test_dataloader.dataset.data_root=x'])
+    assert export.cfg_options and train.data_root is None
+    for option in set(re.findall(r'--[a-z-]+', message)):
+        assert option in ('--data-root', '--cfg-options'), option
 
 
 def test_suite_result_files_that_are_not_objects_are_redone(tmp_path):

@@ -14,7 +14,8 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-. "$ROOT/tools/find_python.sh"
+. "$ROOT/tools/launch_env.sh"
+require_count GPUS "$GPUS"
 
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
 "$PYTHON" -m torch.distributed.run \

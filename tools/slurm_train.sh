@@ -16,7 +16,9 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-. "$ROOT/tools/find_python.sh"
+. "$ROOT/tools/launch_env.sh"
+require_count GPUS "$GPUS"
+require_count GPUS_PER_NODE "$GPUS_PER_NODE"
 
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \

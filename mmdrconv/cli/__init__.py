@@ -20,14 +20,27 @@ def at_least(minimum: int):
     return parse
 
 
+class CfgOptions(DictAction):
+    """mmengine's DictAction, with a usage error naming an item that is not
+    KEY=VALUE (DictAction fails on it with a bare unpacking error)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values:
+            if '=' not in item:
+                parser.error(f'argument {option_string}: {item!r} is not '
+                             'KEY=VALUE')
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share with upstream."""
     parser.add_argument(
         '--data-root', metavar='DIR',
         help='read the train/val/test data from DIR and evaluate against '
         "the annotation files under DIR (the config's data_root, given once)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
+                        help='override config settings, key=value (a key '
+                        'that names nothing in the config is an error)')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -5,9 +5,8 @@ disturb each other: ``python -m mmdrconv.suite.cell CONFIG WORK_DIR RESULT``.
 """
 import argparse
 
-from mmengine.config import DictAction
-
 from ..apis import load_config
+from ..cli import CfgOptions
 from ..openmmlab import close_distributed
 from ..runlock import hold_folder, launcher_rank
 from ..runner import build_runner, prepare_train_cfg
@@ -65,7 +64,7 @@ def main(argv=None):
     parser.add_argument('--max-iters', type=int, default=None)
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--data-root', help='where the dataset is')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     args = parser.parse_args(argv)

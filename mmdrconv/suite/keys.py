@@ -126,8 +126,8 @@ def key_changes(old: Optional[dict], new: dict) -> Optional[str]:
             changes.append("config changed (the variant's config file, its "
                            "bases or the task's cfg_options)")
         else:
-            changes.append(f'{part} changed ('
-                           f'{", ".join(_differences(old.get(part), new[part]))})')
+            what = ', '.join(_differences(old.get(part), new[part]))
+            changes.append(f'{part} changed ({what})')
     return '; '.join(changes) or None
 
 
