@@ -54,15 +54,17 @@ def _holder(path: str) -> str:
 
 
 @contextlib.contextmanager
-def hold_folder(folder: str, what: str = 'folder',
-                enabled: bool = True) -> Iterator[Optional[str]]:
+def hold_folder(folder: str, what: str = 'folder', enabled: bool = True,
+                shared: bool = False) -> Iterator[Optional[str]]:
     """Hold ``folder`` (created if missing) for this run, or raise
     FolderInUseError naming the live run that holds it. ``what`` names the
     folder in messages ('work dir', 'suite dir', 'data folder'). With
     ``enabled=False`` (ranks other than 0 of a distributed run, which share
     rank 0's folder) nothing is locked; nor when this process holds it
-    already (a suite whose data folder is its work dir). Yields the lock
-    file's path."""
+    already (a suite whose data folder is its work dir). ``shared``: a
+    reader's hold (suites training on generated data): readers share the
+    folder, a writer (the generator) is refused while any holds it. Yields
+    the lock file's path."""
     check_output_dir(folder, what)
     real = osp.realpath(folder)
     if not enabled or real in _HELD:
@@ -72,7 +74,8 @@ def hold_folder(folder: str, what: str = 'folder',
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) |
+                        fcntl.LOCK_NB)
         except BlockingIOError:
             raise FolderInUseError(
                 f'{what} {folder} is in use by another run ({_holder(path)}). '
@@ -81,8 +84,11 @@ def hold_folder(folder: str, what: str = 'folder',
         info = dict(pid=os.getpid(), host=socket.gethostname(),
                     started=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
                     command=' '.join(sys.argv))
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, 0)  # readers: the last one is named
         os.pwrite(fd, json.dumps(info).encode(), 0)
+        if shared:  # this process may not write into it either
+            yield path
+            return
         _HELD.add(real)
         try:
             yield path

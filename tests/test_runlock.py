@@ -12,8 +12,8 @@ from mmdrconv.runlock import (FolderInUseError, LOCK_FILE, hold_folder,
                               launcher_rank)
 
 
-def _hold(folder, held):
-    with hold_folder(folder, 'work dir'):
+def _hold(folder, held, shared=False):
+    with hold_folder(folder, 'work dir', shared=shared):
         held.set()
         time.sleep(60)
 
@@ -22,11 +22,11 @@ class Holder:
     """Another process holding ``folder`` (forked: no imports to wait for);
     started once it holds it."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, shared=False):
         context = multiprocessing.get_context('fork')
         held = context.Event()
         self.process = context.Process(target=_hold,
-                                       args=(str(folder), held))
+                                       args=(str(folder), held, shared))
         self.process.start()
         assert held.wait(30)
         self.pid = self.process.pid
@@ -38,8 +38,8 @@ class Holder:
         self.process.join()
 
 
-def start_holder(folder):
-    return Holder(folder)
+def start_holder(folder, shared=False):
+    return Holder(folder, shared)
 
 
 def test_a_folder_held_by_another_run_is_refused_naming_it(tmp_path):
@@ -57,6 +57,20 @@ def test_a_folder_held_by_another_run_is_refused_naming_it(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_readers_share_a_folder_that_a_writer_may_not_take(tmp_path):
+    reader = start_holder(tmp_path, shared=True)
+    try:
+        with hold_folder(str(tmp_path), 'data folder', shared=True):
+            pass  # another reader: fine
+        with pytest.raises(FolderInUseError, match=f'data folder {tmp_path} '
+                           f'is in use by another run'):
+            with hold_folder(str(tmp_path), 'data folder'):
+                pass
+    finally:
+        reader.kill()
+        reader.wait()
 
 
 def test_a_crashed_run_leaves_the_folder_free(tmp_path):

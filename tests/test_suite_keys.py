@@ -2,6 +2,7 @@
 (mmdrconv.suite.keys): budget, data, config, code; stale checkpoints are
 never resumed. Cells run as fakes that record their command."""
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -156,6 +157,45 @@ def test_a_result_without_its_key(tmp_path, cells, capsys):
     _, _, log = run(write_suite(tmp_path), out, capsys)
     assert len(cells) == 3
     assert 'no record of what produced it' in log
+
+
+def _regenerate(root):
+    """In a forked process: generate other data into the suite's folder;
+    exit code 3 when refused."""
+    from mmdrconv.datasets import generate
+    from mmdrconv.runlock import FolderInUseError
+    try:
+        generate('coco', root, num_train=3, num_val=1, image_size=(32, 32))
+    except FolderInUseError:
+        os._exit(3)
+    os._exit(0)
+
+
+def test_generated_data_is_not_regenerated_while_the_suite_trains(
+        tmp_path, cells, capsys, monkeypatch):
+    import multiprocessing
+    from mmdrconv.suite import run as suite_run
+    fake_cell = suite_run._stream
+    codes = []
+
+    def regenerate():
+        child = multiprocessing.get_context('fork').Process(
+            target=_regenerate, args=(str(tmp_path / 'data'), ))
+        child.start()
+        child.join()
+        return child.exitcode
+
+    def cell_while_another_run_regenerates(command, *args, **kwargs):
+        codes.append(regenerate())
+        return fake_cell(command, *args, **kwargs)
+
+    monkeypatch.setattr(suite_run, '_stream',
+                        cell_while_another_run_regenerates)
+    run(write_suite(tmp_path), tmp_path / 'out', capsys)
+    assert codes == [3, 3]  # refused while the cells ran
+    images = sorted(os.listdir(tmp_path / 'data' / 'train'))
+    assert images == ['train_000000.png']  # the suite's num_train=1
+    assert regenerate() == 0  # free after the suite
 
 
 def test_a_config_that_does_not_load_fails_its_cells_only(

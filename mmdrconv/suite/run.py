@@ -5,6 +5,7 @@ otherwise it reruns and says why; an interrupted one resumes from its last
 checkpoint under the same key; a failing cell is recorded without stopping
 the others. One suite run at a time per work dir."""
 import collections
+import contextlib
 import os
 import os.path as osp
 import re
@@ -249,8 +250,10 @@ def profile_variants(suite: Suite,
     return profiles
 
 
-def prepare_data(suite: Suite) -> None:
-    """Generate the synthetic datasets; check that the others are there."""
+def prepare_data(suite: Suite) -> List[str]:
+    """Generate the synthetic datasets; check that the others are there.
+    Returns the roots of the generated ones."""
+    generated = []
     for name, data in suite.datasets.items():
         users = [t.name for t in suite.tasks if t.dataset == name]
         if not users:
@@ -261,12 +264,14 @@ def prepare_data(suite: Suite) -> None:
             print(f'[{suite.name}] dataset {name}: {data["root"]}',
                   flush=True)
             generate(data['kind'], data['root'], **options)
+            generated.append(data['root'])
         elif 'root' in data and not osp.isdir(data['root']):
             raise FileNotFoundError(
                 f'{suite.source}: dataset {name!r} (tasks '
                 f'{", ".join(users)}): root {data["root"]!r} not found '
                 f'(working directory {os.getcwd()}). Put the data there or '
                 "change the dataset's root.")
+    return generated
 
 
 def run_suite(path: str, work_dir: Optional[str] = None,
@@ -281,13 +286,17 @@ def run_suite(path: str, work_dir: Optional[str] = None,
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f'jobs must be a positive int, got {jobs!r}')
     suite = load_suite(path, work_dir)
-    with hold_folder(suite.work_dir, 'suite dir'):
-        return _run_suite(suite, skip_profile, jobs)
+    with hold_folder(suite.work_dir, 'suite dir'), \
+            contextlib.ExitStack() as data:
+        return _run_suite(suite, skip_profile, jobs, data)
 
 
-def _run_suite(suite: Suite, skip_profile: bool, jobs: int) -> dict:
+def _run_suite(suite: Suite, skip_profile: bool, jobs: int,
+               data: contextlib.ExitStack) -> dict:
     start = time.time()
-    prepare_data(suite)
+    for root in prepare_data(suite):
+        # Read while the cells train: regenerating it is refused meanwhile.
+        data.enter_context(hold_folder(root, 'data folder', shared=True))
     cells = suite.cells()
     digests = {}  # config digests, shared by cells and profiles
     keys = cell_keys(suite, cells, digests)
