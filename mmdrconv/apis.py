@@ -1,11 +1,14 @@
 """Config helpers shared by tools/, analysis code and the benchmark suite."""
 import copy
+import difflib
+import inspect
 import os.path as osp
 from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import Runner
 from mmengine.utils import get_installed_path
 
 from . import openmmlab  # noqa: F401  (registers DRConv; loading policy)
@@ -25,11 +28,81 @@ def resolve_config_path(path: str) -> str:
     return resolved
 
 
+class ConfigOptionError(ValueError):
+    """A --cfg-options key that names nothing in the config."""
+
+
+def _runner_arguments() -> set:
+    """Top-level keys a config may gain: what mmengine's Runner reads."""
+    names = set(inspect.signature(Runner.__init__).parameters) - {'self'}
+    return names | {'runner_type', 'custom_imports'}
+
+
+def unknown_cfg_option(cfg: Config, key: str) -> Optional[str]:
+    """Why ``key`` (dotted, as --cfg-options takes it) names nothing in
+    ``cfg``, or None when it does.
+
+    mmengine merges any key, so a typo (``optim_wraper.optimizer.lr``)
+    silently adds an unused entry. A key is unknown when a component before
+    the last does not exist (list components must be indices in range), or
+    when a new top-level key is not a Runner argument; the last component
+    may be new (a component option not written in the config). Keys below
+    a value that is neither (``pretrained=None``) are left to mmengine,
+    which refuses them itself."""
+    parts = key.split('.')
+    node = cfg._cfg_dict
+    for depth, part in enumerate(parts):
+        where = '.'.join(parts[:depth + 1])
+        last = depth == len(parts) - 1
+        if isinstance(node, (list, tuple)):
+            if not part.isdigit():
+                return (f'{where!r}: {".".join(parts[:depth])} is a list; '
+                        'use an index, e.g. '
+                        f'{".".join(parts[:depth] + ["0"])}')
+            if int(part) >= len(node):
+                return (f'{where!r}: index {part} out of range (the list has '
+                        f'{len(node)} items)')
+            node = node[int(part)]
+            continue
+        if not isinstance(node, dict):
+            return None  # mmengine's merge refuses it, naming the key
+        if part in node:
+            node = node[part]
+            continue
+        if depth == 0 and part in _runner_arguments():
+            return None  # a new Runner setting, e.g. randomness.seed
+        if last and depth > 0:
+            return None  # a new option of an existing dict
+        choices = list(node) + (sorted(_runner_arguments())
+                                if depth == 0 else [])
+        close = difflib.get_close_matches(part, choices, n=1)
+        prefix = '.'.join(parts[:depth])
+        hint = (f'; did you mean {".".join(parts[:depth] + close)!r}?'
+                if close else
+                f'; {prefix or "the config"} has: {", ".join(map(str, node))}')
+        if depth > 0:
+            hint += (' (a new nested option goes in a config inheriting '
+                     'this one)')
+        return f'{where!r} is not in the config{hint}'
+    return None
+
+
+def check_cfg_options(cfg: Config, cfg_options: dict) -> None:
+    """Raise ConfigOptionError for the first key of ``cfg_options`` that
+    names nothing in ``cfg`` (see :func:`unknown_cfg_option`)."""
+    for key in cfg_options:
+        problem = unknown_cfg_option(cfg, key)
+        if problem:
+            raise ConfigOptionError(f'--cfg-options {key}: {problem}')
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config and apply overrides. Paths may be our configs or
-    upstream ones (``mmdet::...``, ``mmseg::...``)."""
+    """Read a config and apply overrides, refusing keys that name nothing in
+    it. Paths may be our configs or upstream ones (``mmdet::...``,
+    ``mmseg::...``)."""
     cfg = Config.fromfile(resolve_config_path(path))
     if cfg_options:
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     return cfg
 

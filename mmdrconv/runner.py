@@ -17,7 +17,9 @@ from .apis import codebase_of
 from .datasets import check_dataset
 from .datasets.data_root import align_evaluator_ann_files, set_data_root
 from .datasets.evaluation_check import EvaluationDataCheckHook
-from .openmmlab import use_cpu_distributed
+from .openmmlab import (CheckpointError, use_cpu_distributed,
+                        verify_checkpoint)
+from .outputs import check_output_dir, check_output_file
 from .openmmlab.amp import (SLOW_BFLOAT16, amp_optim_wrapper,
                             cpu_has_native_bfloat16)
 
@@ -25,6 +27,56 @@ from .openmmlab.amp import (SLOW_BFLOAT16, amp_optim_wrapper,
 def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs',
                     osp.splitext(osp.basename(config_path))[0])
+
+
+class NothingToResumeError(FileNotFoundError):
+    """--resume on a work dir without a checkpoint."""
+
+
+RESUME_HELP = ('--resume alone resumes from the latest checkpoint in the '
+               'work dir; --auto-resume does so when there is one and '
+               'otherwise trains from scratch (as mmdet 2.x did)')
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint named by ``work_dir/last_checkpoint``, or None.
+
+    mmengine records it by absolute path. In a work dir that was moved or
+    copied that path points at the old place (or at the other copy's
+    checkpoint), so the file of the same name in ``work_dir`` comes first.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        named = f.read().strip()
+    local = osp.join(work_dir, osp.basename(named))
+    for path in (local, named):
+        if named and osp.isfile(path):
+            return path
+    raise NothingToResumeError(
+        f'--resume: {record} names {named!r}, which does not exist (nor '
+        f'{local}); pass the checkpoint to resume from: --resume CKPT')
+
+
+def resolve_resume(work_dir: str, resume: Optional[str]) -> Optional[str]:
+    """The checkpoint to resume from: ``resume`` is None (start fresh),
+    'auto' (the latest in the work dir; none is an error), 'auto-or-start'
+    (the latest if any, else None) or a checkpoint path."""
+    if resume is None:
+        return None
+    if resume in ('auto', 'auto-or-start'):
+        found = latest_checkpoint(work_dir)
+        if found is None and resume == 'auto':
+            raise NothingToResumeError(
+                f'--resume: nothing to resume in {work_dir} (no '
+                'last_checkpoint there). To train from scratch, leave out '
+                f'--resume. ({RESUME_HELP}.)')
+        return found
+    if not osp.isfile(resume):
+        raise FileNotFoundError(f'--resume {resume}: no such checkpoint '
+                                f'file ({RESUME_HELP})')
+    return resume
 
 
 def prepare_train_cfg(cfg: Config,
@@ -36,9 +88,9 @@ def prepare_train_cfg(cfg: Config,
                       data_root: Optional[str] = None) -> Config:
     """Apply the upstream train.py options to ``cfg``.
 
-    ``resume``: None (start fresh), 'auto' (latest checkpoint in the work
-    dir, if any) or a checkpoint path. ``data_root``: read every split from
-    this folder (see :func:`~mmdrconv.datasets.data_root.set_data_root`).
+    ``resume``: see :func:`resolve_resume`. ``data_root``: read every
+    split from this folder (see
+    :func:`~mmdrconv.datasets.data_root.set_data_root`).
     """
     cfg.launcher = launcher
     if data_root is not None:
@@ -54,14 +106,9 @@ def prepare_train_cfg(cfg: Config,
                                               codebase_of(cfg))
         if not cuda and cpu_has_native_bfloat16() is False:
             print_log(SLOW_BFLOAT16, logger='current', level=logging.WARNING)
-    if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif resume is not None:
-        if not osp.isfile(resume):
-            raise FileNotFoundError(f'--resume {resume}: no such checkpoint '
-                                    'file (--resume alone takes the latest '
-                                    'one in the work dir)')
-        cfg.resume, cfg.load_from = True, resume
+    checkpoint = resolve_resume(cfg.work_dir, resume)
+    if checkpoint is not None:
+        cfg.resume, cfg.load_from = True, checkpoint
     return cfg
 
 
@@ -118,24 +165,52 @@ def build_runner(cfg: Config) -> Runner:
     else:
         runner = Runner.from_cfg(cfg)
     runner.register_hook(EvaluationDataCheckHook())
+    if cfg.get('resume') and cfg.get('load_from'):
+        # mmengine resumes non-strictly and then fails deep in the
+        # optimizer (or trains a partly random model) on another config's
+        # checkpoint: name the mismatch first, as tools/test.py does.
+        try:
+            verify_checkpoint(runner.model, cfg.load_from)
+        except CheckpointError as error:
+            raise type(error)(f'--resume: {error}') from None
     return runner
+
+
+def _check_out_kind(cfg: Config, out: str) -> None:
+    if codebase_of(cfg) == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file for detection, got '
+                             f'{out!r}')
+    elif out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a folder for segmentation (the '
+                         f'predicted label maps are saved as PNGs), got '
+                         f'{out!r}')
+
+
+def check_test_outputs(cfg: Config, out: Optional[str],
+                       show_dir: Optional[str]) -> None:
+    """tools/test.py's --out and --show-dir, checked before the evaluation
+    (mmdet writes --out after it; mmseg's label maps and painted images fail
+    at the first batch written)."""
+    if out:
+        _check_out_kind(cfg, out)
+        if codebase_of(cfg) == 'mmdet':
+            check_output_file(out, '--out')
+        else:
+            check_output_dir(out, '--out')
+    if show_dir:
+        check_output_dir(show_dir, '--show-dir')
 
 
 def add_prediction_dump(runner: Runner, cfg: Config, out: str) -> None:
     """--out: a .pkl of predictions (detection), or a folder of predicted
     label maps (segmentation), as the upstream test tools do."""
+    _check_out_kind(cfg, out)
     if codebase_of(cfg) == 'mmdet':
         from mmdet.evaluation import DumpDetResults
-        if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file for detection, got '
-                             f'{out!r}')
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=out))
     else:
-        if out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a folder for segmentation (the '
-                             f'predicted label maps are saved as PNGs), got '
-                             f'{out!r}')
         metrics = [m for m in runner.test_evaluator.metrics
                    if hasattr(m, 'output_dir')]
         if not metrics:

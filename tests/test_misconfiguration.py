@@ -327,6 +327,7 @@ def test_interrupted_regeneration_keeps_the_old_data(tmp_path, monkeypatch):
         generate('coco', root, num_train=5, num_val=1, image_size=(32, 48))
     assert _files(f'{root}/train') == ['train_000000.png', 'train_000001.png']
     assert sorted(os.listdir(root)) == ['.generated-coco.json',
+                                        '.mmdrconv.lock',  # runlock's
                                         'annotations', 'train', 'val']
 
 

@@ -233,7 +233,7 @@ def test_slurm_train_and_test_scripts(cluster, tmp_path, synthetic_data):
 
 
 def test_slurm_options_are_checked(capsys):
-    from mmdrconv.suite.run import main
+    from mmdrconv.cli.suite import main
     for argv, message in (
             (['--partition', 'p'], '--partition need(s) --launcher slurm'),
             (['--launcher', 'slurm'], '--launcher slurm needs --partition'),

@@ -108,10 +108,12 @@ def test_segmentation_train_test_resume(data, tmp_path):
     assert 'resumed epoch: 0, iter: 2' in log
     assert_resumed_everything(osp.join(work_dir, 'iter_3.pth'), 3)
     show_dir = str(tmp_path / 'painted')
+    maps = tmp_path / 'not yet' / 'maps'  # made before the evaluation
     log = run('tools/test.py', SEG, osp.join(work_dir, 'iter_3.pth'),
-              '--work-dir', work_dir, '--show-dir', show_dir,
-              '--cfg-options', *seg_options(data, 3))
+              '--work-dir', work_dir, '--show-dir', show_dir, '--out',
+              str(maps), '--cfg-options', *seg_options(data, 3))
     assert 'mIoU:' in log
+    assert len(list(maps.glob('*.png'))) == 2
     painted = [f for _, _, files in os.walk(show_dir) for f in files
                if f.endswith('.png')]
     assert len(painted) == 2  # one per val image

@@ -59,6 +59,8 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     check_alpha(alpha)
     if not osp.isfile(image):
         raise FileNotFoundError(f'image not found: {image}')
+    from ..outputs import check_output_dir
+    check_output_dir(out_dir, 'OUT_DIR')  # before the model runs
     import mmcv
     import numpy as np
     from mmcv.transforms import Compose
@@ -88,7 +90,6 @@ def render_region_maps(config: str, checkpoint: str, image: str,
     picture = mmcv.imread(image, channel_order='rgb')
     height, width = batch['inputs'].shape[-2:]
     valid_h, valid_w = data['data_samples'].metainfo['img_shape'][:2]
-    os.makedirs(out_dir, exist_ok=True)
     written = {}
     for name, region in maps.items():
         # Feature map -> network input size -> unpadded -> original image.

@@ -1,6 +1,8 @@
 """Command-line entry points (tools/ calls these)."""
 import argparse
+import contextlib
 import os
+import sys
 
 
 def at_least(minimum: int):
@@ -16,15 +18,30 @@ def at_least(minimum: int):
     return parse
 
 
+class CfgOptions(argparse.Action):
+    """mmengine's DictAction, with a usage error naming an item that is not
+    KEY=VALUE (DictAction fails on it with a bare unpacking error).
+    mmengine is imported only when the option is used."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values:
+            if '=' not in item:
+                parser.error(f'argument {option_string}: {item!r} is not '
+                             'KEY=VALUE')
+        from mmengine.config import DictAction
+        DictAction(self.option_strings, self.dest)(parser, namespace, values,
+                                                   option_string)
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share with upstream."""
-    from mmengine.config import DictAction
     parser.add_argument(
         '--data-root', metavar='DIR',
         help='read the train/val/test data from DIR and evaluate against '
         "the annotation files under DIR (the config's data_root, given once)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
+                        help='override config settings, key=value (a key '
+                        'that names nothing in the config is an error)')
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -48,3 +65,22 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
         from mmdrconv.openmmlab import trust_checkpoints
         trust_checkpoints()
     return args
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Mistakes in what the user asked for (an option naming nothing, a
+    folder in use, nothing to resume, an output that cannot be written)
+    end the tool with their message alone (exit status 1), not a traceback.
+    """
+    from mmdrconv.apis import ConfigOptionError
+    from mmdrconv.runlock import FolderInUseError
+    from mmdrconv.outputs import OutputPathError
+    from mmdrconv.runner import NothingToResumeError
+    try:
+        yield
+    except (ConfigOptionError, FolderInUseError, NothingToResumeError,
+            OutputPathError) as error:
+        prog = os.path.basename(sys.argv[0] or 'mmdrconv')
+        sys.stdout.flush()
+        sys.exit(f'{prog}: error: {error}')

@@ -10,7 +10,7 @@ once per variant.)
 import argparse
 import json
 
-from . import at_least
+from . import at_least, user_errors
 
 
 def main(argv=None):
@@ -26,6 +26,10 @@ def main(argv=None):
     import mmengine
 
     from ..analysis.profile import profile_config
+    from ..outputs import check_output_file
+    if args.out:
+        with user_errors():
+            check_output_file(args.out, '--out')  # not after the profiling
     profile = profile_config(args.config, args.size, args.batch_size,
                              args.repeat)
     if args.out:

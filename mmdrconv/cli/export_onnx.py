@@ -22,7 +22,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
+from . import CfgOptions
 
 
 def parse_args(argv=None):
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument('--atol', type=float, default=DEFAULT_ATOL)
     parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
                         help='tolerance: atol + rtol * max|PyTorch output|')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                         help='override config settings, key=value')
     return parser.parse_args(argv)
 

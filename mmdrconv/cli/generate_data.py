@@ -4,11 +4,12 @@ street scenes, deterministic from --seed.
     python tools/generate_data.py {coco,cityscapes} OUT_DIR [--train N]
         [--val N] [--height H --width W] [--seed S]
 
-Regenerating into OUT_DIR replaces the data generated there before.
+Regenerating into OUT_DIR replaces the data generated there before; a
+folder another run is generating into is refused.
 """
 import argparse
 
-from mmdrconv.cli import at_least
+from mmdrconv.cli import at_least, user_errors
 from mmdrconv.datasets import generate
 from mmdrconv.datasets.synthetic import MIN_IMAGE_SIDE
 
@@ -33,10 +34,11 @@ def main(argv=None):
     options = dict(num_train=args.train, num_val=args.val, seed=args.seed)
     if args.height is not None:
         options['image_size'] = (args.height, args.width)
-    try:
-        generate(args.dataset, args.out_dir, **options)
-    except FileExistsError as error:
-        parser.exit(1, f'error: {error}\n')
+    with user_errors():
+        try:
+            generate(args.dataset, args.out_dir, **options)
+        except FileExistsError as error:
+            parser.exit(1, f'error: {error}\n')
     print(f'{args.dataset} data in {args.out_dir}')
 
 

@@ -9,6 +9,7 @@ evaluate every cell, profile every variant, write the report
 import argparse
 import sys
 
+from . import user_errors
 from ..suite import slurm
 from ..suite.run import run_suite
 
@@ -45,8 +46,9 @@ def main(argv=None):
         except FileNotFoundError as error:
             sys.exit(str(error))
         return
-    report = run_suite(args.suite, args.work_dir, args.skip_profile,
-                       args.jobs, slurm.options_from_args(args, parser))
+    with user_errors():
+        report = run_suite(args.suite, args.work_dir, args.skip_profile,
+                           args.jobs, slurm.options_from_args(args, parser))
     with open(report['markdown']) as f:
         print(f.read())
     if report['failed']:

@@ -7,7 +7,7 @@ suite runs in its own process, or under torchrun (mmdrconv/suite/cell.py).
 """
 import argparse
 
-from mmengine.config import DictAction
+from . import CfgOptions
 
 
 def main(argv=None):
@@ -19,7 +19,7 @@ def main(argv=None):
     parser.add_argument('--max-iters', type=int, default=None)
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--data-root', help='where the dataset is')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptions)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--paired-with', metavar='TWIN_CONFIG',

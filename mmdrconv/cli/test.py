@@ -9,10 +9,11 @@
 import argparse
 
 from mmdrconv.apis import load_config
-from mmdrconv.cli import add_common_args, parse
+from mmdrconv.cli import add_common_args, parse, user_errors
 from mmdrconv.openmmlab import close_distributed, verify_checkpoint
+from mmdrconv.outputs import check_output_dir
 from mmdrconv.runner import (add_prediction_dump, build_runner,
-                             prepare_test_cfg)
+                             check_test_outputs, prepare_test_cfg)
 
 
 def parse_args(argv=None):
@@ -40,14 +41,18 @@ def run_test(cfg, out=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg = prepare_test_cfg(cfg, args.config, args.checkpoint, args.work_dir,
-                           args.show, args.show_dir, args.wait_time,
-                           args.launcher, args.data_root)
-    try:
-        run_test(cfg, args.out)
-    finally:
-        close_distributed()
+    with user_errors():
+        cfg = load_config(args.config, args.cfg_options)
+        # Outputs first: a bad --out must not cost the whole evaluation.
+        check_test_outputs(cfg, args.out, args.show_dir)
+        cfg = prepare_test_cfg(cfg, args.config, args.checkpoint,
+                               args.work_dir, args.show, args.show_dir,
+                               args.wait_time, args.launcher, args.data_root)
+        check_output_dir(cfg.work_dir, '--work-dir')
+        try:
+            run_test(cfg, args.out)
+        finally:
+            close_distributed()
 
 
 if __name__ == '__main__':

@@ -1,16 +1,20 @@
 """Train a detector or segmentor from a config (mmdet 3.x / mmseg 1.x).
 
     python tools/train.py CONFIG [--work-dir DIR] [--data-root DIR]
-        [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+        [--resume [CKPT] | --auto-resume] [--amp] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
 
 (also ``python -m mmdrconv.cli.train``)
+
+The work dir is held by one run at a time (rank 0 of a distributed run holds
+it for all ranks); a second run into it is refused, naming the first.
 """
 import argparse
 
 from mmdrconv.apis import load_config
-from mmdrconv.cli import add_common_args, parse
+from mmdrconv.cli import add_common_args, parse, user_errors
 from mmdrconv.openmmlab import close_distributed
+from mmdrconv.runlock import hold_folder, launcher_rank
 from mmdrconv.runner import build_runner, prepare_train_cfg
 
 
@@ -18,10 +22,16 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where to save logs and models')
-    parser.add_argument(
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or with no value from the latest '
-        'checkpoint in the work dir')
+        'checkpoint in the work dir (an error when there is none)')
+    resume.add_argument(
+        '--auto-resume', dest='resume', action='store_const',
+        const='auto-or-start',
+        help='resume from the latest checkpoint in the work dir if there is '
+        'one, else train from scratch (as mmdet 2.x --auto-resume)')
     parser.add_argument(
         '--amp', action='store_true',
         help='mixed precision: float16 with loss scaling on CUDA, bfloat16 '
@@ -32,13 +42,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume,
-                            args.amp, args.launcher, args.data_root)
-    try:
-        build_runner(cfg).train()
-    finally:
-        close_distributed()
+    with user_errors():
+        cfg = load_config(args.config, args.cfg_options)
+        cfg = prepare_train_cfg(cfg, args.config, args.work_dir, args.resume,
+                                args.amp, args.launcher, args.data_root)
+        with hold_folder(cfg.work_dir, 'work dir',
+                         enabled=launcher_rank(args.launcher) == 0):
+            try:
+                build_runner(cfg).train()
+            finally:
+                close_distributed()
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@
 """
 import argparse
 
-from . import add_trust_arg, parse
+from . import add_trust_arg, parse, user_errors
 
 
 def main(argv=None):
@@ -21,8 +21,9 @@ def main(argv=None):
     if not 0 <= args.alpha <= 1:
         parser.error(f'--alpha must be in [0, 1], got {args.alpha}')
     from ..analysis.region_maps import render_region_maps
-    written = render_region_maps(args.config, args.checkpoint, args.image,
-                                 args.out_dir, args.alpha)
+    with user_errors():
+        written = render_region_maps(args.config, args.checkpoint,
+                                     args.image, args.out_dir, args.alpha)
     for name, path in written.items():
         print(f'{name}: {path}')
 

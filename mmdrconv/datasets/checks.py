@@ -12,7 +12,8 @@ COCO_LAYOUT = """expected COCO layout (mmdet's CocoDataset):
     train2017/*.jpg  val2017/*.jpg
 Download COCO 2017 from the official site and unpack it there, or point
 tools/train.py and tools/test.py at your copy with --data-root PATH (it moves
-the train/val/test data and the evaluator's annotation file together).
+the train/val/test data and the evaluator's annotation file together; other
+tools: --cfg-options test_dataloader.dataset.data_root=PATH/).
 For the generated demo data run:
   python tools/generate_data.py coco data/synthetic/coco"""
 
@@ -23,7 +24,8 @@ CITYSCAPES_LAYOUT = """expected Cityscapes layout (mmseg's CityscapesDataset):
 The *_labelTrainIds.png maps are made from gtFine's *_polygons.json by
 cityscapesscripts (installed with mmdrconv):
   CITYSCAPES_DATASET={root} csCreateTrainIdLabelImgs
-Or point tools/train.py and tools/test.py at your copy with --data-root PATH.
+Or point tools/train.py and tools/test.py at your copy with --data-root PATH
+(other tools: --cfg-options test_dataloader.dataset.data_root=PATH/).
 For the generated demo data run:
   python tools/generate_data.py cityscapes data/synthetic/cityscapes"""
 

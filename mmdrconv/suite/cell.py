@@ -9,6 +9,7 @@ from typing import Optional
 
 from ..apis import load_config
 from ..openmmlab import close_distributed
+from ..runlock import hold_folder, launcher_rank
 from ..runner import build_runner, prepare_train_cfg
 from .hooks import SuiteResultHook
 
@@ -111,7 +112,11 @@ def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
     cfg = prepare_train_cfg(cfg, config, work_dir,
                             'auto' if resume else None,
                             launcher=launcher, data_root=data_root)
-    try:
-        train_and_evaluate(cfg)
-    finally:
-        close_distributed()
+    # Its own folder, not the suite's (which the suite holds): a cell
+    # started twice, e.g. by a second suite, is refused.
+    with hold_folder(work_dir, 'cell work dir',
+                     enabled=launcher_rank(launcher) == 0):
+        try:
+            train_and_evaluate(cfg)
+        finally:
+            close_distributed()

@@ -302,7 +302,10 @@ def _digits(rows: List[dict]) -> Dict[str, int]:
 
 
 def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
-             cell_time_s: float, plots: List[str], jobs: int = 1) -> str:
+             cell_time_s: float, plots: List[str], jobs: int = 1,
+             reruns: List[str] = ()) -> str:
+    """The report; ``reruns``: one line per cell rerun this time because
+    what produced its earlier result changed."""
     lines = [f'# Suite `{suite.name}`', '',
              f'- suite file: `{suite.source}`; seeds: {suite.seeds}',
              f'- machine: {machine()}',
@@ -314,6 +317,8 @@ def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
         lines.append(f'- cells ran {jobs} at a time, sharing the machine: '
                      'their training times are contended, not comparable '
                      'with a one-job run')
+    lines += [f'- rerun (earlier result out of date): {line}'
+              for line in reruns]
     lines.append('')
     for name, data in suite.datasets.items():
         if data.get('generate'):
@@ -400,8 +405,10 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
     write_csv(files['csv'], rows)
     with open(files['markdown'], 'w') as f:
         cell_time_s = sum(r.get('wall_time_s', 0) for r in results)
+        reruns = [f'{c.label}: {r["rerun_because"]}'
+                  for c, r in zip(cells, results) if r.get('rerun_because')]
         f.write(markdown(suite, rows, wall_time_s, cell_time_s, plots,
-                         jobs))
+                         jobs, reruns))
     failed = sum(r.get('status') != 'ok' for r in results)
     return dict(files, plots=plots, failed=failed, summary=rows)
 

@@ -1,21 +1,28 @@
 """Run a suite: generate data, train and evaluate every cell, profile every
-variant, and write the report. Finished cells are skipped, interrupted ones
-resume from their last checkpoint, and a failing cell is recorded without
-stopping the others."""
+variant, and write the report. A finished cell is skipped only while what
+produced it (its key: config, budget, seed, data, code) is unchanged,
+otherwise it reruns and says why; an interrupted one resumes from its last
+checkpoint under the same key; a failing cell is recorded without stopping
+the others. One suite run at a time per work dir."""
 import collections
+import contextlib
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import mmengine
 
 from ..openmmlab.atomic_save import dump_json_atomically
 from ..datasets import generate
+from ..runlock import hold_folder
+from ..runner import NothingToResumeError, latest_checkpoint
+from .keys import KEY_FILE, cell_key, key_changes, profile_key
 from .report import write_report
 from .spec import Cell, Suite, load_suite
 
@@ -113,17 +120,63 @@ def _checked(cell: Cell, result: dict, prefix: str) -> dict:
     return dict(result, status='failed', error=error, missing_metrics=True)
 
 
-def run_cell(suite: Suite, cell: Cell, index: int, total: int,
-             threads: Optional[int] = None) -> dict:
-    prefix = f'[{suite.name} {index}/{total}]'
+def _set_aside(cell: Cell) -> str:
+    """Move an out-of-date cell's folder (checkpoints, log, result) to
+    ``<work_dir>.stale``, replacing an older one, so nothing resumes from
+    it and nothing is lost at once."""
+    stale = cell.work_dir + '.stale'
+    shutil.rmtree(stale, ignore_errors=True)
+    os.replace(cell.work_dir, stale)
+    return stale
+
+
+def prepare_cell(suite: Suite, cell: Cell, prefix: str, key: dict
+                 ) -> Tuple[Optional[dict], bool, Optional[str]]:
+    """Decide what ``cell`` needs under ``key`` (see
+    :mod:`mmdrconv.suite.keys`), for the local and the Slurm launchers:
+    (its finished result, or None; whether to resume; why it reruns).
+    An out-of-date folder is set aside, so that nothing of it is resumed,
+    and the key is recorded before the cell starts."""
+    key_file = osp.join(cell.work_dir, KEY_FILE)
     result = _load_json(cell.result_file)
-    if result is not None:
-        if result.get('status') == 'ok':
-            print(f'{prefix} {cell.label}: finished earlier, skipped',
-                  flush=True)
-            return _checked(cell, result, prefix)
+    # The result's own key; else the key it was started under (the suite
+    # may have stopped between the cell's end and recording it).
+    recorded = (result or {}).get('key') or _load_json(key_file)
+    changed = key_changes(recorded, key)
+    if result is not None and result.get('status') == 'ok' and not changed:
+        print(f'{prefix} {cell.label}: finished earlier, skipped',
+              flush=True)
+        return result, False, None
+    checkpoint = osp.join(cell.work_dir, 'last_checkpoint')
+    rerun_because = None
+    if changed and (result is not None or osp.isfile(checkpoint)):
+        rerun_because = changed
+        stale = _set_aside(cell)
+        print(f'{prefix} {cell.label}: earlier run out of date, rerunning: '
+              f'{changed} (moved to {stale})', flush=True)
     os.makedirs(cell.work_dir, exist_ok=True)
-    resume = osp.isfile(osp.join(cell.work_dir, 'last_checkpoint'))
+    dump_json_atomically(key, key_file)
+    try:
+        resume = latest_checkpoint(cell.work_dir) is not None
+    except NothingToResumeError as error:  # its checkpoint was deleted
+        print(f'{prefix} {cell.label}: {error}; training from scratch',
+              flush=True)
+        os.remove(checkpoint)
+        resume = False
+    return None, resume, rerun_because
+
+
+def run_cell(suite: Suite, cell: Cell, index: int, total: int,
+             threads: Optional[int] = None, key: Optional[dict] = None
+             ) -> dict:
+    """Train and evaluate ``cell`` unless its result under ``key`` (None:
+    computed here) is there already."""
+    prefix = f'[{suite.name} {index}/{total}]'
+    if key is None:
+        key = cell_key(suite, cell)
+    finished, resume, rerun_because = prepare_cell(suite, cell, prefix, key)
+    if finished is not None:
+        return _checked(cell, finished, prefix)
     print(f'{prefix} {cell.label}: '
           f"{'resuming from its last checkpoint' if resume else 'training'}"
           f" ({cell.config})", flush=True)
@@ -138,17 +191,35 @@ def run_cell(suite: Suite, cell: Cell, index: int, total: int,
         print(f'{prefix} {cell.label}: FAILED ({result["error"]})',
               flush=True)
     result['wall_time_s'] = result.get('wall_time_s', time.time() - start)
+    result['key'] = key
+    if rerun_because:
+        result['rerun_because'] = rerun_because
     dump_json_atomically(result, cell.result_file)
     return _checked(cell, result, prefix)
 
 
+def cell_keys(suite: Suite, cells: List[Cell],
+              digests: Optional[dict] = None) -> List:
+    """Every cell's key, or the error that stops computing it (a config
+    that does not load: that cell fails, the others run)."""
+    keys = []
+    for cell in cells:
+        try:
+            keys.append(cell_key(suite, cell, digests))
+        except Exception as error:  # reported as the cell's failure
+            keys.append(error)
+    return keys
+
+
 def _load_json(path: str) -> Optional[dict]:
-    """The JSON file's content; None when it is missing or unreadable (a run
-    killed while writing it): the work is then redone."""
+    """The JSON object in the file; None when it is missing, unreadable (a
+    run killed while writing it) or not an object: the work is then
+    redone."""
     try:
-        return mmengine.load(path, file_format='json')
+        content = mmengine.load(path, file_format='json')
     except (OSError, ValueError):
         return None
+    return content if isinstance(content, dict) else None
 
 
 def _last_error(tail: str) -> str:
@@ -168,13 +239,28 @@ def _profile_command(suite: Suite, task, variant: str) -> tuple:
                  '--repeat', str(suite.profile.get('repeat', 10))]
 
 
-def profile_variants(suite: Suite) -> dict:
+def _profile_key(suite: Suite, task, variant: str,
+                 digests: Optional[dict] = None) -> dict:
+    return profile_key(task.variants[variant], task.image_size,
+                       suite.profile.get('repeat', 10), digests)
+
+
+def profile_variants(suite: Suite,
+                     digests: Optional[dict] = None) -> dict:
+    """Profile every variant whose profile under its current key is
+    missing (``digests``: config digests of this run, see keys.py)."""
     profiles = {}
     for task in suite.tasks:
         for variant in task.variants:
             out, command = _profile_command(suite, task, variant)
+            try:
+                key = _profile_key(suite, task, variant, digests)
+            except Exception as error:  # a config that does not load
+                profiles[(task.name, variant)] = dict(
+                    error=f'{type(error).__name__}: {error}')
+                continue
             profile = _load_json(out)
-            if profile is None:
+            if profile is None or profile.get('key') != key:
                 os.makedirs(osp.dirname(out), exist_ok=True)
                 print(f'[{suite.name}] profiling {task.name} | {variant}',
                       flush=True)
@@ -184,13 +270,16 @@ def profile_variants(suite: Suite) -> dict:
                     profiles[(task.name, variant)] = dict(
                         error=_last_error(tail))
                     continue
-                profile = mmengine.load(out)
+                profile = dict(mmengine.load(out), key=key)
+                dump_json_atomically(profile, out)
             profiles[(task.name, variant)] = profile
     return profiles
 
 
-def prepare_data(suite: Suite) -> None:
-    """Generate the synthetic datasets; check that the others are there."""
+def prepare_data(suite: Suite) -> List[str]:
+    """Generate the synthetic datasets; check that the others are there.
+    Returns the roots of the generated ones."""
+    generated = []
     for name, data in suite.datasets.items():
         users = [t.name for t in suite.tasks if t.dataset == name]
         if not users:
@@ -201,12 +290,14 @@ def prepare_data(suite: Suite) -> None:
             print(f'[{suite.name}] dataset {name}: {data["root"]}',
                   flush=True)
             generate(data['kind'], data['root'], **options)
+            generated.append(data['root'])
         elif 'root' in data and not osp.isdir(data['root']):
             raise FileNotFoundError(
                 f'{suite.source}: dataset {name!r} (tasks '
                 f'{", ".join(users)}): root {data["root"]!r} not found '
                 f'(working directory {os.getcwd()}). Put the data there or '
                 "change the dataset's root.")
+    return generated
 
 
 def run_suite(path: str, work_dir: Optional[str] = None,
@@ -224,9 +315,20 @@ def run_suite(path: str, work_dir: Optional[str] = None,
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f'jobs must be a positive int, got {jobs!r}')
     suite = load_suite(path, work_dir)
+    with hold_folder(suite.work_dir, 'suite dir'), \
+            contextlib.ExitStack() as data:
+        return _run_suite(suite, skip_profile, jobs, data, slurm)
+
+
+def _run_suite(suite: Suite, skip_profile: bool, jobs: int,
+               data: contextlib.ExitStack, slurm=None) -> dict:
     start = time.time()
-    prepare_data(suite)
+    for root in prepare_data(suite):
+        # Read while the cells train: regenerating it is refused meanwhile.
+        data.enter_context(hold_folder(root, 'data folder', shared=True))
     cells = suite.cells()
+    digests = {}  # config digests, shared by cells and profiles
+    keys = cell_keys(suite, cells, digests)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     wrong_metrics = {}  # task name -> error: its later cells are not run
 
@@ -236,14 +338,20 @@ def run_suite(path: str, work_dir: Optional[str] = None,
             print(f'[{suite.name} {i + 1}/{len(cells)}] {cell.label}: not '
                   'run (fix the metric names first)', flush=True)
             return dict(status='failed', error=wrong_metrics[cell.task.name])
-        result = run_cell(suite, cell, i + 1, len(cells), threads)
+        if isinstance(keys[i], Exception):
+            error = f'{type(keys[i]).__name__}: {keys[i]}'
+            print(f'[{suite.name} {i + 1}/{len(cells)}] {cell.label}: '
+                  f'FAILED ({error})', flush=True)
+            return dict(status='failed', error=error)
+        result = run_cell(suite, cell, i + 1, len(cells), threads, keys[i])
         if result.get('missing_metrics'):
             wrong_metrics[cell.task.name] = result['error']
         return result
 
     if slurm is not None:  # every cell and profile a job: slurm.py
         from .slurm import run_on_slurm
-        results, profiles = run_on_slurm(suite, cells, slurm, skip_profile)
+        results, profiles = run_on_slurm(suite, cells, keys, slurm,
+                                         skip_profile, digests)
     elif jobs == 1:
         results = [run(i) for i in range(len(cells))]
     else:
@@ -253,7 +361,7 @@ def run_suite(path: str, work_dir: Optional[str] = None,
         finally:  # Ctrl-C: the running cells stop with it, no new ones
             pool.shutdown(wait=True, cancel_futures=True)
     if slurm is None:
-        profiles = {} if skip_profile else profile_variants(suite)
+        profiles = {} if skip_profile else profile_variants(suite, digests)
     report = write_report(suite, cells, results, profiles,
                           wall_time_s=time.time() - start, jobs=jobs)
     print(f'[{suite.name}] report: {report["markdown"]}', flush=True)

@@ -20,8 +20,9 @@ folder) holding, with ``KIND`` = ``cell`` or ``profile``:
   code, host, start and end): the job's outcome where ``sacct`` is not
   available and the scheduler has forgotten the job.
 
-Finished cells (``cell_result.json`` with status ok) and profiles
-(``profile.json``) are never resubmitted. A job that failed, was cancelled,
+Finished cells and profiles are never resubmitted: finished as for a local
+run, i.e. under the same key (config, budget, seed, data, code;
+``keys.py``), and an out-of-date one is set aside and run again. A job that failed, was cancelled,
 ran out of time or was preempted is reported with the scheduler's state and
 its log; the next run resubmits it and a cell resumes from its last
 checkpoint. Ctrl-C stops the waiting only: the jobs keep running, and
@@ -470,21 +471,40 @@ def outcome(job: Job) -> dict:
     return result
 
 
-def run_on_slurm(suite: Suite, cells: List[Cell], options: SlurmOptions,
-                 skip_profile: bool) -> Tuple[List[dict], Dict]:
+def run_on_slurm(suite: Suite, cells: List[Cell], keys: List,
+                 options: SlurmOptions, skip_profile: bool,
+                 digests: Optional[dict] = None) -> Tuple[List[dict], Dict]:
     """Every cell's result and every variant's profile, as
     :func:`~mmdrconv.suite.run.run_suite` needs them; the unfinished ones
-    run as Slurm jobs."""
-    from .run import _checked, _load_json, _profile_command
+    run as Slurm jobs. ``keys``: each cell's key (or the error computing
+    it), as for a local run: a cell is finished only under its key."""
+    from .run import _checked, _load_json, _profile_command, _profile_key
+    from .run import prepare_cell
     check_clients()
     prefix = f'[{suite.name} slurm]'
-    earlier = {}
-    for cell in cells:
-        result = _load_json(cell.result_file)
-        if result is not None and result.get('status') == 'ok':
-            earlier[cell.label] = result
-            print(f'{prefix} {cell.label}: finished earlier, skipped',
-                  flush=True)
+    earlier, rerun_because = {}, {}
+    for cell, key in zip(cells, keys):
+        if isinstance(key, Exception):  # its config does not load
+            earlier[cell.label] = dict(
+                status='failed', error=f'{type(key).__name__}: {key}')
+            continue
+        finished, _, because = prepare_cell(suite, cell, prefix, key)
+        if finished is not None:
+            earlier[cell.label] = finished
+        elif because:
+            rerun_because[cell.label] = because
+    profile_keys = {}
+    for task in [] if skip_profile else suite.tasks:
+        for variant in task.variants:
+            out, _ = _profile_command(suite, task, variant)
+            try:
+                key = _profile_key(suite, task, variant, digests)
+            except Exception as error:  # a config that does not load
+                key = error
+            profile = _load_json(out)
+            if profile is not None and profile.get('key') != key:
+                os.remove(out)  # out of date: profiled again
+            profile_keys[task.name, variant] = key
     jobs = plan_jobs(suite, cells, options, skip_profile,
                      lambda cell: cell.label in earlier)
     try:
@@ -499,18 +519,31 @@ def run_on_slurm(suite: Suite, cells: List[Cell], options: SlurmOptions,
         raise SystemExit(130)
     by_label = {j.label: outcome(j) for j in jobs}
     results = []
-    for cell in cells:
-        result = earlier.get(cell.label) or by_label[cell.label]
+    for cell, key in zip(cells, keys):
+        result = earlier.get(cell.label)
+        if result is None:  # ran as a job now: recorded as a local run
+            result = dict(by_label[cell.label], key=key)
+            if cell.label in rerun_because:
+                result['rerun_because'] = rerun_because[cell.label]
+            dump_json_atomically(result, cell.result_file)
         if result.get('status') != 'ok':
             print(f'{prefix} {cell.label}: FAILED ({result["error"]})',
                   flush=True)
         results.append(_checked(cell, result, prefix))
     profiles = {}
-    for task in [] if skip_profile else suite.tasks:
-        for variant in task.variants:
-            out, _ = _profile_command(suite, task, variant)
-            label = _profile_label(task, variant)
-            profiles[(task.name, variant)] = _load_json(out) or dict(
-                error=by_label.get(label, {}).get('error', 'no profile'))
+    for (task_name, variant), key in profile_keys.items():
+        task = next(t for t in suite.tasks if t.name == task_name)
+        out, _ = _profile_command(suite, task, variant)
+        label = _profile_label(task, variant)
+        if isinstance(key, Exception):
+            profiles[task_name, variant] = dict(
+                error=f'{type(key).__name__}: {key}')
+            continue
+        profile = _load_json(out)
+        if profile is not None and 'key' not in profile:  # written now
+            profile = dict(profile, key=key)
+            dump_json_atomically(profile, out)
+        profiles[task_name, variant] = profile or dict(
+            error=by_label.get(label, {}).get('error', 'no profile'))
     return results, profiles
 

@@ -107,6 +107,25 @@ def _check_datasets(path: str, datasets: dict) -> None:
                              f'{GENERATED_KINDS}, got {data.get("kind")!r}')
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and \
+        value >= 1
+
+
+def _check_counts(where: str, task: dict) -> None:
+    """max_iters 0 would silently mean "the config's own schedule"."""
+    for name in ('max_iters', 'gpus'):
+        value = task.get(name)
+        if value is not None and not _positive_int(value):
+            raise ValueError(f'{where}: {name} must be a positive int (or '
+                             f'left out), got {value!r}')
+    size = task.get('image_size', (128, 128))
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
+            _positive_int(v) for v in size):
+        raise ValueError(f'{where}: image_size must be (height, width) in '
+                         f'pixels, got {size!r}')
+
+
 def _task(path: str, task: dict, datasets: dict) -> Task:
     where = f'{path}: task {task.get("name", "?")!r}'
     _check_names(where, task, [f.name for f in fields(Task)],
@@ -124,6 +143,7 @@ def _task(path: str, task: dict, datasets: dict) -> Task:
     if not isinstance(variants, dict) or not variants:
         raise ValueError(f'{where}: variants must map variant names to '
                          f'config paths, got {variants!r}')
+    _check_counts(where, task)
     task = Task(**{**task, 'metrics': list(metrics),
                    'image_size': tuple(task.get('image_size', (128, 128)))})
     for variant, config in task.variants.items():
@@ -143,10 +163,10 @@ def load_suite(path: str, work_dir: Optional[str] = None) -> Suite:
                  SUITE_FIELDS + OPTIONAL_SUITE_FIELDS, required=SUITE_FIELDS)
     seeds = spec.seeds
     if isinstance(seeds, (int, str)) or not seeds or not all(
-            isinstance(s, int) for s in seeds) or len(set(seeds)) != len(
-                seeds):
+            isinstance(s, int) and s >= 0 for s in seeds) or len(
+                set(seeds)) != len(seeds):
         raise ValueError(f'{path}: seeds must be a non-empty list of '
-                         f'distinct ints, got {seeds!r}')
+                         f'distinct ints >= 0, got {seeds!r}')
     datasets = dict(spec.get('datasets', {}))
     _check_datasets(path, datasets)
     tasks = [_task(path, task, datasets) for task in spec.tasks]

@@ -13,6 +13,8 @@ import os
 import os.path as osp
 import shutil
 
+from ...outputs import check_output_dir
+from ...runlock import hold_folder
 from .cityscapes import CITYSCAPES_CITY, generate_cityscapes
 from .coco import COCO_CLASSES, generate_coco
 
@@ -62,9 +64,11 @@ def generate(task: str, root: str, **options) -> None:
     Regenerating replaces the earlier files (it is written aside first, then
     swapped in). Files under ``root`` that this function did not write are
     never deleted: if the paths it writes exist without its marker,
-    FileExistsError names them.
+    FileExistsError names them. A folder another run is generating into is
+    refused (:class:`~mmdrconv.runlock.FolderInUseError`).
     """
     check_generate_options(task, options)
+    check_output_dir(root, 'data folder')
     marker = osp.join(root, f'.generated-{task}.json')
     request = json.dumps(dict(sorted(options.items())), default=list)
     if osp.isfile(marker):
@@ -80,8 +84,17 @@ def generate(task: str, root: str, **options) -> None:
                 f'the {task} generator (no {marker}); generating there '
                 'would mix or delete other data. Choose another folder, or '
                 'remove them first.')
+    with hold_folder(root, 'data folder'):
+        _generate_locked(task, root, marker, request, options)
+
+
+def _generate_locked(task: str, root: str, marker: str, request: str,
+                     options: dict) -> None:
+    if osp.isfile(marker):
+        with open(marker) as f:
+            if f.read() == request:  # generated meanwhile by another run
+                return
     makers = dict(coco=generate_coco, cityscapes=generate_cityscapes)
-    os.makedirs(root, exist_ok=True)
     staging = osp.join(root, f'.staging-{task}')
     shutil.rmtree(staging, ignore_errors=True)
     try:
