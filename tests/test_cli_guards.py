@@ -195,3 +195,22 @@ def test_suite_result_files_that_are_not_objects_are_redone(tmp_path):
         assert _load_json(str(tmp_path / 'r.json')) is None
     (tmp_path / 'r.json').write_text(json.dumps(dict(status='ok')))
     assert _load_json(str(tmp_path / 'r.json')) == dict(status='ok')
+
+
+def test_segmentation_out_must_be_a_folder():
+    from types import SimpleNamespace
+
+    from mmdrconv.apis import load_config
+    from mmdrconv.runner import add_prediction_dump
+    cfg = load_config(SEG)
+    metric = SimpleNamespace(output_dir=None, keep_results=False)
+    runner = SimpleNamespace(test_evaluator=SimpleNamespace(metrics=[metric]))
+    with pytest.raises(ValueError, match="--out must be a folder for "
+                       "segmentation .* got 'preds.pkl'"):
+        add_prediction_dump(runner, cfg, 'preds.pkl')
+    add_prediction_dump(runner, cfg, 'maps')
+    assert (metric.output_dir, metric.keep_results) == ('maps', True)
+    runner.test_evaluator.metrics = [SimpleNamespace()]
+    with pytest.raises(ValueError, match='no test metric of this config can '
+                       'save label maps'):
+        add_prediction_dump(runner, cfg, 'maps')

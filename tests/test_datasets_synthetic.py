@@ -1,0 +1,86 @@
+"""Generating the synthetic datasets (mmdrconv/datasets/synthetic): regenerating
+replaces only what it wrote, an interruption keeps the old data, bad options
+are named."""
+import json
+import os
+
+import pytest
+
+
+def _files(folder):
+    return sorted(os.listdir(folder))
+
+
+def test_regenerating_replaces_the_old_data(tmp_path):
+    from mmdrconv.datasets import generate
+    root = str(tmp_path / 'coco')
+    generate('coco', root, num_train=3, num_val=2, image_size=(32, 48))
+    generate('coco', root, num_train=2, num_val=1, image_size=(32, 48))
+    assert _files(f'{root}/train') == ['train_000000.png', 'train_000001.png']
+    assert _files(f'{root}/val') == ['val_000000.png']
+    with open(f'{root}/annotations/instances_train.json') as f:
+        assert [i['file_name'] for i in json.load(f)['images']] == \
+            _files(f'{root}/train')
+    assert not [n for n in os.listdir(root) if n.startswith('.staging')]
+
+
+def test_interrupted_regeneration_keeps_the_old_data(tmp_path, monkeypatch):
+    from mmdrconv.datasets import generate
+    from mmdrconv.datasets.synthetic import coco
+    root = str(tmp_path / 'coco')
+    generate('coco', root, num_train=2, num_val=1, image_size=(32, 48))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(coco, '_coco_scene', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate('coco', root, num_train=5, num_val=1, image_size=(32, 48))
+    assert _files(f'{root}/train') == ['train_000000.png', 'train_000001.png']
+    assert sorted(os.listdir(root)) == ['.generated-coco.json',
+                                        '.mmdrconv.lock',  # runlock's
+                                        'annotations', 'train', 'val']
+
+
+def test_generation_never_deletes_data_it_did_not_write(tmp_path):
+    from mmdrconv.datasets import generate
+    (tmp_path / 'leftImg8bit').mkdir()
+    (tmp_path / 'leftImg8bit' / 'mine.png').write_bytes(b'x')
+    with pytest.raises(FileExistsError, match='leftImg8bit already exist and '
+                       'were not written by the cityscapes generator'):
+        generate('cityscapes', str(tmp_path), num_train=1, num_val=1)
+    assert (tmp_path / 'leftImg8bit' / 'mine.png').read_bytes() == b'x'
+
+
+@pytest.mark.parametrize('options, error', [
+    (dict(num_train=-3), 'num_train must be a positive number of images, '
+     'got -3'),
+    (dict(num_val=0), 'num_val must be a positive number of images, got 0'),
+    (dict(image_size=(0, 64)), r'image_size \(0, 64\): height and width '
+     'must be at least 32 pixels'),
+    (dict(seed=-1), 'seed must be an int >= 0, got -1'),
+])
+def test_generate_refuses_bad_options(tmp_path, options, error):
+    from mmdrconv.datasets import generate
+    with pytest.raises(ValueError, match=error):
+        generate('coco', str(tmp_path / 'x'), **options)
+    assert not (tmp_path / 'x').exists()
+
+
+@pytest.mark.parametrize('argv, error', [
+    (['--train', '-3'], 'argument --train: must be at least 1, got -3'),
+    (['--val', '0'], 'argument --val: must be at least 1, got 0'),
+    (['--height', '0', '--width', '64'],
+     'argument --height: must be at least 32, got 0'),
+    (['--width', '-5', '--height', '64'],
+     'argument --width: must be at least 32, got -5'),
+    (['--height', '64'], '--height and --width go together'),
+])
+def test_generate_data_tool_refuses_bad_options(tmp_path, capsys, argv,
+                                                error):
+    from mmdrconv.cli.generate_data import main
+    with pytest.raises(SystemExit) as exit_:
+        main(['coco', str(tmp_path / 'x')] + argv)
+    assert exit_.value.code == 2
+    assert error in capsys.readouterr().err
+    assert not (tmp_path / 'x').exists()
