@@ -7,7 +7,7 @@ select), and the training-step peak memory ratio to that reference. All
 numbers come from this one process, side by side. glibc is told to keep freed
 memory (as a caching allocator would) so that times measure the ops rather
 than page faults on fresh multi-megabyte tensors; see
-mmdrconv.analysis.timing.keep_freed_memory.
+mmdrconv.core.timing.keep_freed_memory.
 
     python benchmarks/bench_drconv.py [--repeat 5] [--rounds 3] [--shapes r50]
 
@@ -25,11 +25,11 @@ import statistics
 import torch
 import torch.nn as nn
 
-from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
+from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
                                       median_latency, num_threads,
                                       peak_memory)
-from mmdrconv.layers import DRConv
-from mmdrconv.ops import naive_region_conv
+from mmdrconv.core.layers import DRConv
+from mmdrconv.core.ops import naive_region_conv
 
 # name: (batch, in, out, height, width, kernel, padding, dilation)
 SHAPES = {

@@ -1,7 +1,7 @@
 """Cost of DRConv's export formulation relative to its fast path.
 
 While exporting (torch.export / torch.onnx.export), region_conv and
-region_scale switch to traceable forms (mmdrconv/ops/export_forms.py). This
+region_scale switch to traceable forms (mmdrconv/core/ops/export_forms.py). This
 prints, per shape and generator, the forward time and peak memory of that
 form in PyTorch as a ratio to the fast path, measured side by side in this
 process (interleaved rounds), plus the multiply-add ratio by construction.
@@ -15,7 +15,7 @@ from unittest import mock
 import torch
 
 from mmdrconv import DRConv
-from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
+from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
                                       num_threads, peak_memory)
 
 # name: (batch, in, out, height, width, kernel, padding)

@@ -3,7 +3,7 @@
 Per shape of bench_drconv.py, in one process and interleaved round by
 round: nn.Conv2d, the mixture layer building its B x m filters
 (``mixture_algorithm='filters'``: region_conv) and the same layer mixing the
-outputs of its num_bases kernels per pixel (mmdrconv.ops.mixture_conv; what
+outputs of its num_bases kernels per pixel (mmdrconv.core.ops.mixture_conv; what
 ``mixture_algorithm='auto'`` picks for small pointwise maps). Prints each as
 a ratio to nn.Conv2d (median over rounds) and which one the layer picks.
 
@@ -18,10 +18,10 @@ import torch
 import torch.nn as nn
 
 from bench_drconv import SHAPES
-from mmdrconv.analysis.timing import (interleaved_rounds, keep_freed_memory,
+from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
                                       num_threads)
-from mmdrconv.layers import DRConv
-from mmdrconv.ops.mixture_conv import mixed_output_conv, mixes_outputs
+from mmdrconv.core.layers import DRConv
+from mmdrconv.core.ops.mixture_conv import mixed_output_conv, mixes_outputs
 
 
 def main():

@@ -16,7 +16,7 @@ then one training step of a torchvision ResNet-50 with DRConv in c3-c5
 (``layer2-4.*.conv2``, default generator) against the plain one. Times are
 medians of CUDA-event intervals after warm-up (warm-up includes Triton's
 autotuning); peak memory is ``torch.cuda.max_memory_allocated`` above what
-was allocated before the step (mmdrconv.analysis.timing, the harness of
+was allocated before the step (mmdrconv.core.timing, the harness of
 every benchmark here).
 
 Imports only torch, torchvision (for the backbone) and mmdrconv's core:
@@ -32,11 +32,11 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn as nn
 
-from mmdrconv.analysis.timing import median_latency, peak_memory, warm_up
-from mmdrconv.converter import convert_to_drconv
-from mmdrconv.layers import DRConv
-from mmdrconv.ops import naive_region_conv, region_conv
-from mmdrconv.ops.triton import use_triton
+from mmdrconv.core.timing import median_latency, peak_memory, warm_up
+from mmdrconv.core.converter import convert_to_drconv
+from mmdrconv.core.layers import DRConv
+from mmdrconv.core.ops import naive_region_conv, region_conv
+from mmdrconv.core.ops.triton import use_triton
 
 GENERATORS = ('modulated', 'mixture', 'paper')
 # name: (batch, in, out, height, width, kernel, padding, dilation)

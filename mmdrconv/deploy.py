@@ -10,7 +10,7 @@ What is exported (tensor mode, as upstream OpenMMLab before mmdeploy):
 ``inputs`` is the normalised (B, 3, H, W) batch the model's
 data_preprocessor makes; batch, height and width are dynamic in the graph.
 DRConv layers switch to their export formulation automatically
-(mmdrconv.ops.export_forms), so the graph holds only standard ONNX ops.
+(mmdrconv.core.ops.export_forms), so the graph holds only standard ONNX ops.
 
 Used by tools/deployment/export_onnx.py; the latency comparison of the two
 runtimes is mmdrconv.analysis.onnx_benchmark.

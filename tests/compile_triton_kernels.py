@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit(3)
 
-from mmdrconv.ops.triton import region_conv, region_scale  # noqa: E402
+from mmdrconv.core.ops.triton import region_conv, region_scale  # noqa: E402
 
 TARGET = GPUTarget('cuda', 90, 32)
 # Buffers the kernels accumulate in fp32 whatever the input dtype.

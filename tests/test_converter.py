@@ -1,4 +1,4 @@
-"""convert_to_drconv (mmdrconv/converter.py): what it selects, the errors
+"""convert_to_drconv (mmdrconv/core/converter.py): what it selects, the errors
 for patterns that are most likely mistakes, and that it changes the layer
 and nothing else (shared modules, requires_grad, hooks, training mode,
 device and dtype)."""
@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdrconv import DRConv, convert_to_drconv
-from mmdrconv.converter import plan_conversion
-from mmdrconv.layers import GeneratedFilterDRConv, ModulatedDRConv
+from mmdrconv.core.converter import plan_conversion
+from mmdrconv.core.layers import GeneratedFilterDRConv, ModulatedDRConv
 
 
 # ------------------------------------------------------- selection, errors

@@ -1,4 +1,4 @@
-"""The core (mmdrconv.ops, mmdrconv.layers, convert_to_drconv) needs torch
+"""The core (mmdrconv.core.ops, mmdrconv.core.layers, convert_to_drconv) needs torch
 alone: checked in fresh interpreters, one of them with OpenMMLab hidden as
 if it were not installed."""
 import os.path as osp
@@ -18,9 +18,9 @@ def run_python(code):
 
 def test_core_imports_without_openmmlab_loaded():
     out = run_python(
-        'import sys, mmdrconv.ops, mmdrconv.layers, mmdrconv\n'
+        'import sys, mmdrconv.core.ops, mmdrconv.core.layers, mmdrconv\n'
         'from mmdrconv import DRConv, convert_to_drconv, region_conv\n'
-        'from mmdrconv.analysis import count_complexity\n'
+        'from mmdrconv.core.complexity import count_complexity\n'
         f'print(sorted({{m.split(".")[0] for m in sys.modules}} & '
         f'set({OPENMMLAB!r})))')
     assert out.strip() == '[]'

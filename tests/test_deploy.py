@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from mmdrconv.cli.export_onnx import main as export_tool_main
-from mmdrconv.layers import DRConv
-from mmdrconv.ops import export_forms, region_conv, region_scale
+from mmdrconv.core.layers import DRConv
+from mmdrconv.core.ops import export_forms, region_conv, region_scale
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')

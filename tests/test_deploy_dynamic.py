@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmdrconv.layers import DRConv
-from mmdrconv.ops.export_forms import adaptive_avg_pool2d_export
+from mmdrconv.core.layers import DRConv
+from mmdrconv.core.ops.export_forms import adaptive_avg_pool2d_export
 
 ort = pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')

@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdrconv import DRConv
-from mmdrconv.ops import naive_region_conv
+from mmdrconv.core.ops import naive_region_conv
 
 
 def reference_forward(layer, x):
@@ -175,7 +175,7 @@ def test_string_padding_as_nn_conv2d(generator, kernel_size, dilation,
 
 
 def test_generator_picks_the_layer_class():
-    from mmdrconv.layers import GeneratedFilterDRConv, ModulatedDRConv
+    from mmdrconv.core.layers import GeneratedFilterDRConv, ModulatedDRConv
     assert type(DRConv(4, 4, 3)) is ModulatedDRConv
     assert type(DRConv(4, 4, 3, generator='paper')) is GeneratedFilterDRConv
     positional = DRConv(4, 4, 3, 1, 1, 1, 1, True, 2, 'mixture')
@@ -234,7 +234,7 @@ def test_training_steps_reduce_loss():
 
 @pytest.mark.parametrize('generator', ['modulated', 'mixture'])
 def test_complexity_counts_drconv_as_one_conv_plus_extras(generator):
-    from mmdrconv.analysis import count_complexity
+    from mmdrconv.core.complexity import count_complexity
     layer = DRConv(16, 32, 3, padding=1, region_num=4, generator=generator)
     x = torch.randn(2, 16, 10, 10)
     counts = count_complexity(layer, lambda: layer(x))

@@ -12,8 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdrconv import DRConv
-from mmdrconv.layers import ModulatedDRConv
-from mmdrconv.ops import naive_region_conv
+from mmdrconv.core.layers import ModulatedDRConv
+from mmdrconv.core.ops import naive_region_conv
 
 GENERATORS = ['modulated', 'mixture', 'paper']
 MODES = ['zeros', 'reflect', 'replicate', 'circular']

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mmdrconv import DRConv
-from mmdrconv.ops import region_conv
+from mmdrconv.core.ops import region_conv
 
 GENERATORS = ['modulated', 'mixture', 'paper']
 

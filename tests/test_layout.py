@@ -1,4 +1,4 @@
-"""The region layout every path shares (mmdrconv/ops/geometry.py, regions.py,
+"""The region layout every path shares (mmdrconv/core/ops/geometry.py, regions.py,
 layout.py): output size, memory format, region keys, the surrogate gradient
 and the sorted-run plan, each against an independent reference."""
 import itertools
@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmdrconv.ops import layout, straight_through_mask
-from mmdrconv.ops.geometry import ConvGeometry, output_memory_format
-from mmdrconv.ops.regions import region_keys, surrogate_guide_grad
+from mmdrconv.core.ops import layout, straight_through_mask
+from mmdrconv.core.ops.geometry import ConvGeometry, output_memory_format
+from mmdrconv.core.ops.regions import region_keys, surrogate_guide_grad
 
 
 @pytest.mark.parametrize('kernel, stride, padding, dilation', [

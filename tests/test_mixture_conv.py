@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from mmdrconv.layers import DRConv
-from mmdrconv.ops import naive_region_conv
-from mmdrconv.ops.mixture_conv import (MAX_MIXED_PIXELS, mixed_output_conv,
+from mmdrconv.core.layers import DRConv
+from mmdrconv.core.ops import naive_region_conv
+from mmdrconv.core.ops.mixture_conv import (MAX_MIXED_PIXELS, mixed_output_conv,
                                        mixes_outputs)
 
 

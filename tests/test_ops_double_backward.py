@@ -16,7 +16,7 @@ from torch.autograd import grad, gradgradcheck
 from torch.func import functional_call
 
 from mmdrconv import DRConv
-from mmdrconv.ops import (naive_region_conv, region_conv, region_scale,
+from mmdrconv.core.ops import (naive_region_conv, region_conv, region_scale,
                           straight_through_mask)
 
 GENERATORS = ['modulated', 'mixture', 'paper']

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mmdrconv.ops.layout as layout
-from mmdrconv.ops import naive_region_conv, region_conv
+import mmdrconv.core.ops.layout as layout
+from mmdrconv.core.ops import naive_region_conv, region_conv
 
 
 def out_size(size, k, s, p, d):

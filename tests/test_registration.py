@@ -22,7 +22,7 @@ IMPORTED_FIRST = {
     'mmcv.cnn': 'import mmcv.cnn',
     'mmdet.models': 'import mmdet.models',
     'mmseg.models': 'import mmseg.models',
-    'a core submodule': 'from mmdrconv.converter import convert_to_drconv',
+    'a core submodule': 'from mmdrconv.core.converter import convert_to_drconv',
 }
 
 CHECK_EVERY_SCOPE = '''

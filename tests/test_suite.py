@@ -498,7 +498,7 @@ def test_evaluations_give_a_curve_ending_at_the_last_iteration(tmp_path):
 def test_deformable_conv_multiply_adds_are_counted():
     from mmcv.ops import ModulatedDeformConv2dPack
 
-    from mmdrconv.analysis import count_complexity
+    from mmdrconv.core.complexity import count_complexity
     layer = ModulatedDeformConv2dPack(8, 16, 3, padding=1).eval()
     assert not isinstance(layer, torch.nn.Conv2d)  # no Conv2d hook for it
     x = torch.randn(1, 8, 10, 10)

@@ -1,10 +1,10 @@
-"""mmdrconv.analysis.timing, the benchmarks' harness: interleaved rounds,
+"""mmdrconv.core.timing, the benchmarks' harness: interleaved rounds,
 per-round ratios, warm-up and thread control, on a clock that the test
 drives (so the expected values are exact)."""
 import pytest
 import torch
 
-from mmdrconv.analysis import timing
+from mmdrconv.core import timing
 
 
 class FakeClock:

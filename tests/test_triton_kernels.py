@@ -29,11 +29,11 @@ if not torch.cuda.is_available():
     os.environ['TRITON_INTERPRET'] = '1'
 pytest.importorskip('triton', reason='triton is not installed')
 
-from mmdrconv.layers import DRConv  # noqa: E402
-from mmdrconv.ops import (naive_region_conv, region_conv,  # noqa: E402
+from mmdrconv.core.layers import DRConv  # noqa: E402
+from mmdrconv.core.ops import (naive_region_conv, region_conv,  # noqa: E402
                           region_scale, straight_through_mask)
-from mmdrconv.ops.triton import use_triton  # noqa: E402
-from mmdrconv.ops.triton.tiles import RegionTiles  # noqa: E402
+from mmdrconv.core.ops.triton import use_triton  # noqa: E402
+from mmdrconv.core.ops.triton.tiles import RegionTiles  # noqa: E402
 
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 FP32_TOL = dict(atol=1e-4, rtol=1e-4)
@@ -329,7 +329,7 @@ def test_grouped_conv_falls_back_to_torch():
 
 
 def test_ops_work_without_triton():
-    """Where triton is not installed, mmdrconv.ops imports and runs (the
+    """Where triton is not installed, mmdrconv.core.ops imports and runs (the
     PyTorch path) and backend='triton' names the problem."""
     code = """
 import sys
@@ -340,8 +340,8 @@ class NoTriton:  # as if triton were not installed
             raise ImportError('no triton')
 sys.meta_path.insert(0, NoTriton())
 import torch
-import mmdrconv.layers
-from mmdrconv.ops import region_conv
+import mmdrconv.core.layers
+from mmdrconv.core.ops import region_conv
 x = torch.randn(1, 2, 4, 4)
 y = region_conv(x, torch.randn(1, 2, 3, 2, 1, 1), torch.randn(1, 2, 4, 4))
 assert y.shape == (1, 3, 4, 4)

@@ -15,7 +15,7 @@ import torch
 from ..apis import model_for_measuring
 from ..deploy import (INPUT_NAME, deployable, export_onnx, onnx_session,
                       run_torch)
-from .timing import interleaved_rounds, keep_freed_memory, num_threads
+from ..core.timing import interleaved_rounds, keep_freed_memory, num_threads
 
 RUNTIMES = ('torch', 'onnx')
 
@@ -28,7 +28,7 @@ def benchmark_runtimes(configs: Sequence[str],
                        threads: int = 2,
                        work_dir: Optional[str] = None) -> dict:
     """Time each config's exported part in both runtimes, in paired,
-    interleaved rounds (mmdrconv.analysis.timing: each (config, runtime)
+    interleaved rounds (mmdrconv.core.timing: each (config, runtime)
     pair takes the median of ``repeat`` calls per round; ratios are taken
     within a round). Both runtimes use ``threads`` intra-op threads.
 

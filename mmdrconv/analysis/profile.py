@@ -12,10 +12,10 @@ import torch
 from mmengine.optim import OptimWrapper
 
 from ..apis import model_for_measuring
-from ..layers import DRConv
-from .complexity import count_complexity
+from ..core.layers import DRConv
+from ..core.complexity import count_complexity
 from .inputs import random_batch
-from .timing import keep_freed_memory, median_latency, peak_memory
+from ..core.timing import keep_freed_memory, median_latency, peak_memory
 
 
 def profile_config(config: str, size=(128, 128), batch_size: int = 2,

@@ -11,8 +11,8 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-from ..layers import DRConv
-from .complexity import run_with_hooks
+from ..core.layers import DRConv
+from ..core.complexity import run_with_hooks
 
 # 16 distinct colours (RGB); regions beyond 16 reuse them.
 PALETTE = (

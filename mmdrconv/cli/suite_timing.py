@@ -21,7 +21,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import torch
 
-    from ..analysis.timing import num_threads
+    from ..core.timing import num_threads
     from ..suite.spec import load_suite
     from ..suite.timing import time_variants
     suite = load_suite(args.suite)

@@ -2,8 +2,8 @@
 
 Importing it (``custom_imports = dict(imports=['mmdrconv'])`` does, as does
 every tool here) registers mmdrconv in the registries and applies the
-patches below. The core (``mmdrconv.ops``, ``mmdrconv.layers``,
-``mmdrconv.converter``) needs none of it.
+patches below. The core (``mmdrconv.core.ops``, ``mmdrconv.core.layers``,
+``mmdrconv.core.converter``) needs none of it.
 
 Patches of upstream behaviour, each with its reason in its module:
 

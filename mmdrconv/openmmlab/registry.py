@@ -10,8 +10,8 @@ from fnmatch import fnmatchcase
 import torch
 from mmengine.registry import MODELS
 
-from ..converter import convert_to_drconv
-from ..layers import DRConv
+from ..core.converter import convert_to_drconv
+from ..core.layers import DRConv
 
 MODELS.register_module('DRConv', module=DRConv, force=True)
 MODELS.register_module('DRConv2d', module=DRConv, force=True)

@@ -4,7 +4,7 @@ mmdrconv/cli/suite_timing.py).
 
 Every model is built from its config (optimizer included) and trained on a
 random batch of the config's training batch size at the task's image size.
-The variants take turns, round by round (mmdrconv.analysis.timing's
+The variants take turns, round by round (mmdrconv.core.timing's
 interleaved rounds), so a change in machine load hits all of them alike;
 the ratios to the suite's reference (its first task's standard twin) are
 what carries over to a calmer machine. Both wall time and the process's CPU
@@ -38,7 +38,7 @@ def time_variants(suite, rounds: int = 3, steps: int = 3, warmup: int = 2,
     """Median seconds per training step of every task x variant."""
     from mmengine.logging import MMLogger
 
-    from ..analysis.timing import interleaved_rounds, keep_freed_memory
+    from ..core.timing import interleaved_rounds, keep_freed_memory
     keep_freed_memory()
     # The weight-initialisation report of every model is not wanted here.
     MMLogger.get_current_instance().setLevel(logging.WARNING)

@@ -249,7 +249,7 @@ def region_conv(x: Tensor,
         bias: optional (O,) bias.
         backend: ``'auto'`` (Triton kernels for CUDA tensors when triton
             imports, else PyTorch), ``'triton'`` or ``'torch'``; see
-            ``mmdrconv.ops.triton``. ``groups > 1`` always runs on PyTorch.
+            ``mmdrconv.core.ops.triton``. ``groups > 1`` always runs on PyTorch.
 
     Returns:
         (B, O, H_out, W_out), channels-last if ``x`` is.
@@ -270,7 +270,7 @@ def region_conv(x: Tensor,
     x, filters = x.to(dtype), filters.to(dtype)
     bias = bias.to(dtype) if bias is not None else None
     # torch.export / torch.onnx.export cannot trace the sorted-run Function:
-    # the all-regions form of the same math (mmdrconv.ops.export_forms).
+    # the all-regions form of the same math (mmdrconv.core.ops.export_forms).
     if is_exporting():
         return region_conv_export(x, filters, guide, bias, stride, padding,
                                   dilation, groups)

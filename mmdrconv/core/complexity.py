@@ -16,7 +16,7 @@ from typing import Callable, Dict
 import torch
 import torch.nn as nn
 
-from ..layers import DRConv
+from .layers import DRConv
 
 
 def _conv_macs(module, output: torch.Tensor) -> int:

@@ -7,7 +7,7 @@ the guide. This is what public pure-PyTorch DRConv implementations do.
 Second derivatives through the straight-through mask also differentiate the
 mask's surrogate (a term finite differences of the first gradient do not
 have); the fast ops' double backward differentiates their backward exactly
-(``mmdrconv.ops.double_backward``).
+(``mmdrconv.core.ops.double_backward``).
 """
 from typing import Optional
 

@@ -2,7 +2,7 @@
 
 The layout of vLLM's ``moe_align_block_size`` with pixels as tokens and
 (sample, region) pairs as experts: every run of equal keys of the sorted-run
-plan (``mmdrconv.ops.layout.SortedRuns``, shared with the PyTorch path) is
+plan (``mmdrconv.core.ops.layout.SortedRuns``, shared with the PyTorch path) is
 split into tiles of at most ``height`` rows, and each tile records its key
 and its row range in the sorted order. Only indices are padded, never data
 (as in ScatterMoE): a kernel gathers a tile's pixels through ``order``.

@@ -108,13 +108,13 @@ def region_scale(out: Tensor,
         guide: (B, m, H, W) guide logits; region = argmax over m.
         backend: ``'auto'`` (a fused Triton kernel for CUDA tensors when
             triton imports, else PyTorch), ``'triton'`` or ``'torch'``; see
-            ``mmdrconv.ops.triton``.
+            ``mmdrconv.core.ops.triton``.
     """
     check_region_scale_inputs(out, scales, guide)
     scales = scales.to(out.dtype)
     bias = bias.to(out.dtype) if bias is not None else None
     # A Gather + Mul form for torch.export / torch.onnx.export, which cannot
-    # trace custom autograd Functions (mmdrconv.ops.export_forms).
+    # trace custom autograd Functions (mmdrconv.core.ops.export_forms).
     if is_exporting():
         return region_scale_export(out, scales, guide, bias)
     if use_triton(backend, out, op='region_scale'):

@@ -75,7 +75,7 @@ class DRConv(nn.Module):
     transposed = False
     generator: str
     # Which kernels region_conv / region_scale run ('auto', 'triton',
-    # 'torch'; see mmdrconv.ops.triton); set on an instance to force one.
+    # 'torch'; see mmdrconv.core.ops.triton); set on an instance to force one.
     # (How a mixture layer computes is its own option, mixture_algorithm.)
     backend = 'auto'
 
@@ -344,7 +344,7 @@ class GeneratedFilterDRConv(DRConv):
     ``mixture_algorithm`` (``'mixture'`` only) is how the layer computes:
     ``'filters'`` builds the B x m filters for ``region_conv``;
     ``'outputs'`` convolves with the n bases and mixes their outputs per
-    pixel (``mmdrconv.ops.mixture_conv``; groups == 1); ``'auto'``
+    pixel (``mmdrconv.core.ops.mixture_conv``; groups == 1); ``'auto'``
     (default) mixes outputs where that was measured faster (small 1x1 maps
     on the CPU). Both give the same values and gradients.
     """

@@ -36,7 +36,7 @@ def on_device_of(tensor: torch.Tensor):
 def backward_on_device(backward: Callable, reference: Callable) -> Callable:
     """An autograd ``backward(ctx, grad)`` that launches on grad's GPU; its
     double backward (``create_graph=True``) goes through ``reference`` (see
-    mmdrconv.ops.double_backward)."""
+    mmdrconv.core.ops.double_backward)."""
     from ..double_backward import twice_differentiable
 
     @functools.wraps(backward)

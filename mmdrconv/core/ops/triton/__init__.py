@@ -1,7 +1,7 @@
 """Triton kernels of ``region_conv`` and ``region_scale`` (optional).
 
 Importing this package does not import triton: the kernels load on first
-use, so ``mmdrconv.ops`` works without triton installed. The public ops
+use, so ``mmdrconv.core.ops`` works without triton installed. The public ops
 choose a backend per call with :func:`use_triton`:
 
 - ``'auto'`` (default): Triton for CUDA tensors when triton imports (and,
