@@ -11,6 +11,9 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PIN := -c requirements/constraints.txt
 STAMP := $(VENV)/.installed
 JOBS ?= $(shell nproc)
+# pytest-xdist workers of `make test`: one per core (tests grouped with
+# xdist_group, e.g. the Slurm cluster and the smoke suite, share one worker).
+TEST_WORKERS ?= $(shell nproc)
 PYTEST_ARGS ?= --durations=20
 SUITE ?= configs/suites/demo.py
 # mmcv 2.1.0's setup.py needs pkg_resources APIs that setuptools 70 removed.
@@ -47,7 +50,7 @@ demo: install
 
 test: install
 	$(PY) tests/slurm_cluster.py install  # Slurm for tests/test_slurm.py
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

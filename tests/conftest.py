@@ -3,8 +3,15 @@ import os
 import pytest
 import torch
 
-# Two cores: keep intra-op threads predictable and the run short.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Intra-op threads: the cores shared among pytest-xdist's workers (make
+# test runs one per core), also for the tools and cells the tests start, so
+# that workers do not oversubscribe the cores.
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+THREADS = max(1, min(2, os.cpu_count() or 1) // _WORKERS)
+torch.set_num_threads(THREADS)
+if _WORKERS > 1:
+    for _name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+        os.environ.setdefault(_name, str(THREADS))
 
 if not torch.cuda.is_available():
     # The Triton kernels run on CPU tensors in Triton's interpreter. Set for

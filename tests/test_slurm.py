@@ -15,6 +15,9 @@ import pytest
 from slurm_cluster import PARTITION, Cluster, unavailable
 from test_suite import REPO, smoke_suite
 
+# One cluster, started once, on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group('slurm')
+
 DEEPLAB = osp.join(REPO, 'configs/synthetic/'
                    'deeplabv3_r50-w16-d8_synthetic-cityscapes.py')
 

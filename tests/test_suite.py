@@ -550,6 +550,7 @@ def smoke(tmp_path_factory, synthetic_data):
     return work_dir, output, suite
 
 
+@pytest.mark.xdist_group('smoke')  # one worker: the module fixture runs once
 def test_every_variant_trains_and_is_compared(smoke):
     from mmdrconv.suite.stats import NO_DIFFERENCE
     work_dir, output, _ = smoke
@@ -611,6 +612,7 @@ def test_every_variant_trains_and_is_compared(smoke):
     assert '[smoke 1/16]' in output and 'Iter(train)' in output
 
 
+@pytest.mark.xdist_group('smoke')
 def test_rerun_skips_finished_and_resumes_interrupted(smoke):
     work_dir, _, suite = smoke
     # Interrupt one cell after the fact: its result is gone, its last
