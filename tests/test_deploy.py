@@ -22,7 +22,7 @@ onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-OPS_DIR = osp.join(REPO, 'mmdrconv', 'ops')
+OPS_DIR = osp.join(REPO, 'mmdrconv', 'core', 'ops')
 
 
 def randomize(module, std=0.3):

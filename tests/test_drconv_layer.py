@@ -256,7 +256,12 @@ def test_empty_batch(generator):
     y = layer(x)
     assert y.shape == (0, 4, 14, 14)
     y.sum().backward()
-    assert x.grad.shape == x.shape
+    # An empty batch contributes nothing: every gradient exists and is zero
+    # (None would break optimizers that expect one, NaN would poison them).
+    assert torch.equal(x.grad, torch.zeros_like(x))
+    for name, param in layer.named_parameters():
+        assert param.grad is not None, name
+        assert torch.equal(param.grad, torch.zeros_like(param)), name
 
 
 @pytest.mark.parametrize('generator, names', [

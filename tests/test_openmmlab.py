@@ -151,10 +151,37 @@ def test_every_config_builds_and_trains_one_step(config):
     model.train()
     data = random_batch(cfg, batch_size=2, size=(96, 128))
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
+    # Each DRConv's parameters: all, and those of its filter generator
+    # (channel scales or per-region filters: what only DRConv has).
+    before = {name: ([p.detach().clone() for p in module.parameters()],
+                     [p.detach().clone()
+                      for p in module.generator_module.parameters()])
+              for name, module in model.named_modules()
+              if isinstance(module, DRConv)}
     losses = model.train_step(data, optim)
     total = sum(v for k, v in losses.items() if 'loss' in k)
-    assert torch.isfinite(total)
+    assert torch.isfinite(total) and total > 0
+    # The step reached the generator of every DRConv the loss uses (a layer
+    # the model builds but never calls, e.g. MobileNetV2's conv2 under an
+    # FPN that reads earlier stages, changes nowhere). Not the guide: the
+    # default generator starts with equal regions, so the guide's surrogate
+    # gradient is zero until the regions' scales differ.
+    modules = dict(model.named_modules())
+
+    def changed(params, old):
+        return any(not torch.equal(p, b) for p, b in zip(params, old))
+    untouched = [name for name, (every, generator) in before.items()
+                 if changed(modules[name].parameters(), every) and not
+                 changed(modules[name].generator_module.parameters(),
+                         generator)]
+    assert untouched == []
     model.eval()
     with torch.no_grad():
         results = model.test_step(data)
     assert len(results) == 2
+    for result in results:  # a prediction of the codebase's kind per image
+        if 'pred_sem_seg' in result:
+            assert result.pred_sem_seg.data.shape[-2:] == (96, 128)
+        else:
+            boxes = result.pred_instances.bboxes
+            assert boxes.ndim == 2 and boxes.shape[1] == 4
