@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 
 from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
-                                      median_latency, num_threads,
-                                      peak_memory)
+                                  median_latency, num_threads,
+                                  peak_memory)
 from mmdrconv.core.layers import DRConv
 from mmdrconv.core.ops import naive_region_conv
 

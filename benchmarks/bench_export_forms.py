@@ -16,7 +16,7 @@ import torch
 
 from mmdrconv import DRConv
 from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
-                                      num_threads, peak_memory)
+                                  num_threads, peak_memory)
 
 # name: (batch, in, out, height, width, kernel, padding)
 SHAPES = {

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from bench_drconv import SHAPES
 from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
-                                      num_threads)
+                                  num_threads)
 from mmdrconv.core.layers import DRConv
 from mmdrconv.core.ops.mixture_conv import mixed_output_conv, mixes_outputs
 

@@ -3,8 +3,8 @@
 The core (``region_conv``, ``region_scale``, ``DRConv``,
 ``convert_to_drconv``: the subpackage ``core``) needs torch alone, and
 importing it loads nothing of OpenMMLab. Wherever OpenMMLab is installed,
-``import mmdrconv`` also registers DRConv with it in any import order, as importing an mmdet project
-does: at once if mmengine is already imported, otherwise the moment anything
+``import mmdrconv`` also registers DRConv with it in any import order, as
+importing an mmdet project does: at once if mmengine is already imported, otherwise the moment anything
 imports mmengine later (mmcv, mmdet, mmseg, a tool, a config's
 ``custom_imports``). Registration is ``mmdrconv.openmmlab``: DRConv in
 mmengine's root registry, so in every scope (none, mmdet, mmseg), and the

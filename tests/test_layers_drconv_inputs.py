@@ -14,14 +14,9 @@ import torch
 from mmdrconv import DRConv
 from mmdrconv.core.ops import region_conv
 
+from drconv_helpers import randomize
+
 GENERATORS = ['modulated', 'mixture', 'paper']
-
-
-def randomize(module, std=0.3):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * std)
-    return module
 
 
 def layer_of(generator, **kwargs):

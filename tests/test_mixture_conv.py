@@ -5,7 +5,7 @@ import torch
 from mmdrconv.core.layers import DRConv
 from mmdrconv.core.ops import naive_region_conv
 from mmdrconv.core.ops.mixture_conv import (MAX_MIXED_PIXELS, mixed_output_conv,
-                                       mixes_outputs)
+                                            mixes_outputs)
 
 
 def materialised(x, coef, bases, guide, bias, **conv):

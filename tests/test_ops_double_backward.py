@@ -17,16 +17,11 @@ from torch.func import functional_call
 
 from mmdrconv import DRConv
 from mmdrconv.core.ops import (naive_region_conv, region_conv, region_scale,
-                          straight_through_mask)
+                               straight_through_mask)
+
+from drconv_helpers import randomize
 
 GENERATORS = ['modulated', 'mixture', 'paper']
-
-
-def randomize(module, std=0.3):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * std)
-    return module
 
 
 def scale_reference(out, scales, guide, bias):

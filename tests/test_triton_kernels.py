@@ -31,7 +31,7 @@ pytest.importorskip('triton', reason='triton is not installed')
 
 from mmdrconv.core.layers import DRConv  # noqa: E402
 from mmdrconv.core.ops import (naive_region_conv, region_conv,  # noqa: E402
-                          region_scale, straight_through_mask)
+                               region_scale, straight_through_mask)
 from mmdrconv.core.ops.triton import use_triton  # noqa: E402
 from mmdrconv.core.ops.triton.tiles import RegionTiles  # noqa: E402
 

@@ -22,9 +22,9 @@ folder) holding, with ``KIND`` = ``cell`` or ``profile``:
 
 Finished cells and profiles are never resubmitted: finished as for a local
 run, i.e. under the same key (config, budget, seed, data, code;
-``keys.py``), and an out-of-date one is set aside and run again. A job that failed, was cancelled,
-ran out of time or was preempted is reported with the scheduler's state and
-its log; the next run resubmits it and a cell resumes from its last
+``keys.py``), and an out-of-date one is set aside and run again. A job
+that failed, was cancelled, ran out of time or was preempted is reported
+with the scheduler's state and its log; the next run resubmits it and a cell resumes from its last
 checkpoint. Ctrl-C stops the waiting only: the jobs keep running, and
 running the same command again attaches to them (``scancel`` cancels them).
 """
