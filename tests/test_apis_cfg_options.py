@@ -7,9 +7,7 @@ import pytest
 
 from mmdrconv.apis import ConfigOptionError, load_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEG = osp.join(REPO, 'configs/synthetic/'
-               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
+from helpers import SEG
 
 
 @pytest.fixture(scope='module')

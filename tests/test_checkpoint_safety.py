@@ -13,9 +13,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmdrconv.openmmlab import checkpoint as policy
 from mmdrconv.openmmlab import UntrustedCheckpointError
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
+from helpers import DET, REPO
 
 
 class RunsCode:

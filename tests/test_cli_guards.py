@@ -10,9 +10,7 @@ import subprocess
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEG = osp.join(REPO, 'configs/synthetic/'
-               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
+from helpers import REPO, SEG
 
 
 def tool(path):

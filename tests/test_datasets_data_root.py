@@ -10,11 +10,7 @@ import torch
 
 from mmdrconv.apis import load_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
-SEG = osp.join(REPO, 'configs/synthetic/'
-               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
+from helpers import DET, SEG
 
 
 def _coco_cfg(cfg_options=None):

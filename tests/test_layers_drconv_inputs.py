@@ -14,7 +14,8 @@ import torch
 from mmdrconv import DRConv
 from mmdrconv.core.ops import region_conv
 
-from drconv_helpers import randomize
+from helpers import randomize
+
 
 GENERATORS = ['modulated', 'mixture', 'paper']
 

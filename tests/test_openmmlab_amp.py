@@ -1,7 +1,5 @@
 """Mixed precision on the CPU (mmdrconv/openmmlab/amp.py): bfloat16 autocast
 for segmentors, detectors refused up front."""
-import os.path as osp
-
 import pytest
 import torch
 import torch.nn as nn
@@ -9,11 +7,7 @@ import torch.nn as nn
 from mmdrconv import DRConv
 from mmdrconv.apis import load_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
-SEG = osp.join(REPO, 'configs/synthetic/'
-               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
+from helpers import DET, SEG
 
 
 def test_amp_on_the_cpu_is_bfloat16_autocast():

@@ -1,17 +1,11 @@
 """Checkpoints that do not fit (mmdrconv/openmmlab/checkpoint.py): another
 task's or width's weights, a missing file to resume from."""
-import os.path as osp
-
 import pytest
 import torch
 
 from mmdrconv.apis import load_config
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
-SEG = osp.join(REPO, 'configs/synthetic/'
-               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
+from helpers import DET, SEG
 
 
 def test_checkpoint_of_another_task_or_width_is_refused(tmp_path):

@@ -19,7 +19,8 @@ from mmdrconv import DRConv
 from mmdrconv.core.ops import (naive_region_conv, region_conv, region_scale,
                                straight_through_mask)
 
-from drconv_helpers import randomize
+from helpers import randomize
+
 
 GENERATORS = ['modulated', 'mixture', 'paper']
 

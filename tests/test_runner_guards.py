@@ -2,7 +2,6 @@
 (mmdrconv.runner): what --resume resumes from, and that outputs can be
 written."""
 import os
-import os.path as osp
 
 import pytest
 import torch
@@ -11,11 +10,7 @@ from mmdrconv.outputs import OutputPathError
 from mmdrconv.runner import (NothingToResumeError, check_test_outputs,
                              resolve_resume)
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEG = osp.join(REPO, 'configs/synthetic/'
-               'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
+from helpers import DET, SEG
 
 
 # ----------------------------------------------------------------- resume

@@ -7,9 +7,8 @@ import os.path as osp
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
+from helpers import DET
+
 
 SUITE = """suite = dict(
     name='t', seeds=[0],

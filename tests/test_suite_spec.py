@@ -1,13 +1,10 @@
 """Suite files (mmdrconv/suite/spec.py): mistakes are named when the file
 loads; data roots, metric names and cut-short results handled by the run."""
 import json
-import os.path as osp
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DET = osp.join(REPO, 'configs/synthetic/'
-               'mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py')
+from helpers import DET
 
 
 def _suite_file(tmp_path, text):
