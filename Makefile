@@ -46,7 +46,7 @@ $(STAMP): requirements/build.txt requirements/mmcv.txt requirements/runtime.txt 
 	@touch $(STAMP)
 
 demo: install
-	$(PY) tools/suite.py $(SUITE)
+	$(PY) tools/suite.py $(SUITE) --jobs $(JOBS)
 
 test: install
 	$(PY) tests/slurm_cluster.py install  # Slurm for tests/test_slurm.py

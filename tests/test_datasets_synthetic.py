@@ -59,6 +59,8 @@ def test_generation_never_deletes_data_it_did_not_write(tmp_path):
     (dict(image_size=(0, 64)), r'image_size \(0, 64\): height and width '
      'must be at least 32 pixels'),
     (dict(seed=-1), 'seed must be an int >= 0, got -1'),
+    (dict(appearance_cue=1.5), r'appearance_cue must be a probability in '
+     r'\[0, 1\], got 1.5'),
 ])
 def test_generate_refuses_bad_options(tmp_path, options, error):
     from mmdrconv.datasets import generate
@@ -75,6 +77,8 @@ def test_generate_refuses_bad_options(tmp_path, options, error):
     (['--width', '-5', '--height', '64'],
      'argument --width: must be at least 32, got -5'),
     (['--height', '64'], '--height and --width go together'),
+    (['--appearance-cue', '2'], 'argument --appearance-cue: must be a '
+     'probability in [0, 1], got 2'),
 ])
 def test_generate_data_tool_refuses_bad_options(tmp_path, capsys, argv,
                                                 error):
@@ -84,3 +88,43 @@ def test_generate_data_tool_refuses_bad_options(tmp_path, capsys, argv,
     assert exit_.value.code == 2
     assert error in capsys.readouterr().err
     assert not (tmp_path / 'x').exists()
+
+
+def test_style_of_ties_appearance_to_the_class_as_asked():
+    import numpy as np
+
+    from mmdrconv.datasets.synthetic.textures import style_of
+    styles = dict(a=('smooth', 1), b=('dots', 2), c=('stripes', 3),
+                  d=('checker', 4))
+    rng = np.random.default_rng(0)
+    assert {style_of(rng, 'b', styles, 1.0) for _ in range(50)} == {
+        ('dots', 2)}
+    draws = [style_of(rng, 'b', styles, 0.0) for _ in range(4000)]
+    # cue 0: uniform over the 4 styles, the class's own at chance
+    for style in styles.values():
+        assert abs(draws.count(style) / 4000 - 0.25) < 0.03
+    half = [style_of(rng, 'b', styles, 0.5) for _ in range(4000)]
+    # cue 0.5: own style with probability 0.5 + 0.5 / 4
+    assert abs(half.count(('dots', 2)) / 4000 - 0.625) < 0.03
+
+
+def test_appearance_cue_of_one_is_the_default_data(tmp_path):
+    """At 1 (the default) nothing is drawn for the styles, so the data are
+    those of earlier versions, byte for byte; below 1 they differ."""
+    import json
+
+    import cv2
+    from mmdrconv.datasets import generate
+    for name, cue in (('default', None), ('one', 1.0), ('zero', 0.0)):
+        options = {} if cue is None else dict(appearance_cue=cue)
+        generate('coco', str(tmp_path / name), num_train=3, num_val=1,
+                 seed=4, **options)
+    ann = {name: json.loads((tmp_path / name / 'annotations' /
+                             'instances_train.json').read_text())
+           for name in ('default', 'one', 'zero')}
+    assert ann['one'] == ann['default']
+    image = {name: cv2.imread(str(tmp_path / name / 'train' /
+                                  'train_000000.png'))
+             for name in ('default', 'one', 'zero')}
+    assert (image['one'] == image['default']).all()
+    assert not (image['zero'] == image['default']).all()

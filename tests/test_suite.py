@@ -156,11 +156,18 @@ def _fabricated_suite(work_dir):
     return suite, cells, results, profiles
 
 
-def test_report_of_a_fabricated_table(tmp_path):
+def test_report_of_a_fabricated_table(tmp_path, monkeypatch):
     from mmdrconv.suite.report import write_report
     from mmdrconv.suite.stats import NO_DIFFERENCE
     suite, cells, results, profiles = _fabricated_suite(tmp_path)
+    monkeypatch.setattr(sys, 'argv', ['tools/suite.py', 'my suite.py',
+                                      '--jobs', '2'])
     report = write_report(suite, cells, results, profiles, wall_time_s=60)
+    # The command that made it, quoted to be typed again.
+    with open(report['json']) as f:
+        command = json.load(f)['command']
+    assert command.endswith(" tools/suite.py 'my suite.py' --jobs 2")
+    assert f'- command: `{command}`' in open(report['markdown']).read()
     rows = {r['variant']: r for r in report['summary']}
     standard = rows['standard']['metrics']['acc']
     assert standard['seeds'] == [0, 1, 2]
@@ -570,6 +577,9 @@ def test_every_variant_trains_and_is_compared(smoke):
         # evaluations=4 on a 2-iteration budget: one per iteration
         assert [p['iter'] for p in cell['curve']] == [1, 2]
         assert cell['curve'][-1]['metrics'] == cell['metrics']
+        if cell['task'].startswith('cityscapes'):
+            # Evaluation noise: mIoU on each half of the val set as well.
+            assert {'mIoU@half0', 'mIoU@half1'} <= set(cell['metrics'])
         pairing = cell['pairing']
         twin = next(c for c in results['cells'] if c['task'] == cell['task']
                     and c['variant'] == 'standard')
@@ -593,6 +603,9 @@ def test_every_variant_trains_and_is_compared(smoke):
         assert row['train_time_per_iter']['mean'] > 0
         for gain in row['late_gain'].values():
             assert (gain['from_iter'], gain['to_iter']) == (1.5, 2)
+        if row['task'].startswith('cityscapes'):
+            assert row['evaluation_se']['mIoU']['n'] == 1
+            assert row['evaluation_se']['mIoU']['se'] >= 0
         if row['variant'] == 'standard':
             assert row['difference'] is None
         else:

@@ -62,6 +62,10 @@ def test_suite_passes_its_data_root_to_every_cell(tmp_path):
     for cell in suite.cells():
         command = _cell_command(suite, cell, resume=False)
         assert command[command.index('--data-root') + 1] == '/data/my-coco'
+        # the task's metrics, also on each half of the val set
+        start = command.index('--split-half') + 1
+        metrics = list(cell.task.metrics)
+        assert command[start:start + len(metrics)] == metrics
 
 
 def test_suite_names_a_missing_dataset_root(tmp_path):

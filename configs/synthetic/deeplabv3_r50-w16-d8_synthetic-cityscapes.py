@@ -1,14 +1,14 @@
 # DeepLabV3 for the generated Cityscapes-format street scenes
 # (tools/generate_data.py cityscapes): the upstream R50-D8 model at 1/4 width,
-# 128x256 crops, trained from scratch on the CPU. Standard-convolution twin
+# 64x128 crops, trained from scratch on the CPU. Standard-convolution twin
 # of the -drconv-c3-c5 config beside it.
 _base_ = [
     'mmseg::deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py',
     '../_base_/mmdrconv.py'
 ]
 data_root = 'data/synthetic/cityscapes/'
-crop_size = (128, 256)
-image_scale = (256, 128)
+crop_size = (64, 128)
+image_scale = (128, 64)
 max_iters = 300
 val_interval = 300
 norm_cfg = dict(type='BN', requires_grad=True)  # one process: no SyncBN

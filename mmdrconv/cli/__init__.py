@@ -18,6 +18,15 @@ def at_least(minimum: int):
     return parse
 
 
+def probability(text: str) -> float:
+    """An argparse ``type``: a float in [0, 1]."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f'must be a probability in [0, 1], got {value:g}')
+    return value
+
+
 class CfgOptions(argparse.Action):
     """mmengine's DictAction, with a usage error naming an item that is not
     KEY=VALUE (DictAction fails on it with a bare unpacking error).

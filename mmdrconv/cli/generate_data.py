@@ -2,14 +2,14 @@
 street scenes, deterministic from --seed.
 
     python tools/generate_data.py {coco,cityscapes} OUT_DIR [--train N]
-        [--val N] [--height H --width W] [--seed S]
+        [--val N] [--height H --width W] [--seed S] [--appearance-cue P]
 
 Regenerating into OUT_DIR replaces the data generated there before; a
 folder another run is generating into is refused.
 """
 import argparse
 
-from mmdrconv.cli import at_least, user_errors
+from mmdrconv.cli import at_least, probability, user_errors
 from mmdrconv.datasets import generate
 from mmdrconv.datasets.synthetic import MIN_IMAGE_SIDE
 
@@ -27,11 +27,16 @@ def main(argv=None):
     parser.add_argument('--width', type=at_least(MIN_IMAGE_SIDE),
                         help='image width (give --height too)')
     parser.add_argument('--seed', type=at_least(0), default=0)
+    parser.add_argument('--appearance-cue', type=probability, default=1.0,
+                        help='probability that an object or region wears '
+                        "its class's texture and colour (0: only shape "
+                        'and layout tell the class; default 1)')
     args = parser.parse_args(argv)
     if (args.height is None) != (args.width is None):
         parser.error('--height and --width go together: give both or '
                      'neither (the default size is per dataset)')
-    options = dict(num_train=args.train, num_val=args.val, seed=args.seed)
+    options = dict(num_train=args.train, num_val=args.val, seed=args.seed,
+                   appearance_cue=args.appearance_cue)
     if args.height is not None:
         options['image_size'] = (args.height, args.width)
     with user_errors():

@@ -4,6 +4,7 @@ suite runs in its own process, or under torchrun (mmdrconv/suite/cell.py).
     python -m mmdrconv.cli.suite_cell CONFIG WORK_DIR RESULT_FILE [--seed S]
         [--max-iters N] [--resume] [--data-root DIR] [--cfg-options ...]
         [--launcher ...] [--paired-with TWIN_CONFIG] [--evaluations N]
+        [--split-half METRIC ...]
 """
 import argparse
 
@@ -28,12 +29,15 @@ def main(argv=None):
     parser.add_argument('--evaluations', type=int,
                         help='evaluate this many times along training, the '
                         'last at its end')
+    parser.add_argument('--split-half', nargs='+', metavar='METRIC',
+                        help='also evaluate these metrics on each half of '
+                        'the validation set (the evaluation noise)')
     args = parser.parse_args(argv)
     from ..suite.cell import train_cell
     train_cell(args.config, args.work_dir, args.result_file, args.seed,
                args.max_iters, args.resume, args.data_root,
                args.cfg_options, args.launcher, args.evaluations,
-               args.paired_with)
+               args.paired_with, args.split_half)
 
 
 if __name__ == '__main__':

@@ -5,13 +5,14 @@ disturb each other: ``python -m mmdrconv.cli.suite_cell CONFIG WORK_DIR
 RESULT`` (mmdrconv/cli/suite_cell.py).
 """
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..apis import load_config
 from ..openmmlab import close_distributed
 from ..runlock import hold_folder, launcher_rank
 from ..runner import build_runner, prepare_train_cfg
 from .hooks import SuiteResultHook
+from .split_half import split_half_evaluation
 
 
 def rescale_schedule(cfg, max_iters: int) -> None:
@@ -93,11 +94,14 @@ def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
                max_iters=None, resume: bool = False, data_root=None,
                cfg_options=None, launcher: str = 'none',
                evaluations: Optional[int] = None,
-               paired_with: Optional[str] = None) -> None:
+               paired_with: Optional[str] = None,
+               split_half: Optional[Sequence[str]] = None) -> None:
     """Train and evaluate one cell; the result goes to ``result_file``
     (SuiteResultHook). ``evaluations``: validations along training, the
     last at its end; ``paired_with``: the twin config whose initial weights
-    the cell starts from where names and shapes match."""
+    the cell starts from where names and shapes match; ``split_half``:
+    metrics also evaluated on each half of the validation set
+    (:mod:`~mmdrconv.suite.split_half`)."""
     cfg = load_config(config, cfg_options)
     cfg.randomness = dict(seed=seed, deterministic=False)
     if max_iters:
@@ -112,6 +116,9 @@ def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
     cfg = prepare_train_cfg(cfg, config, work_dir,
                             'auto' if resume else None,
                             launcher=launcher, data_root=data_root)
+    if split_half:
+        # After the data root is set: it rewrites the metric's ann_file.
+        split_half_evaluation(cfg, split_half)
     # Its own folder, not the suite's (which the suite holds): a cell
     # started twice, e.g. by a second suite, is refused.
     with hold_folder(work_dir, 'cell work dir',

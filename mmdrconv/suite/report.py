@@ -3,14 +3,17 @@ import csv
 import os
 import os.path as osp
 import platform
+import shlex
+import sys
 import time
 from typing import Dict, List, Optional
 
 import mmengine
 import torch
 
-from .stats import (CONFIDENCE, NO_DIFFERENCE, POWER, late_gain,
-                    paired_difference, seed_plan, t_interval)
+from .split_half import HALVES, half_key
+from .stats import (CONFIDENCE, NO_DIFFERENCE, POWER, evaluation_se,
+                    late_gain, paired_difference, seed_plan, t_interval)
 from .spec import Cell, Suite, Task, load_suite
 
 # Written under every report: how to read the cost columns.
@@ -40,6 +43,27 @@ def _metric_by_seed(good: Dict[int, dict], metric: str) -> Dict[int, float]:
 
 def _summary_of(values: Dict[int, float]) -> dict:
     return dict(t_interval(list(values.values())), seeds=list(values))
+
+
+def _halves_by_seed(good: Dict[int, dict], metric: str) -> Dict[int, tuple]:
+    """Seed -> the final ``metric`` on each half of the validation set,
+    for the cells that evaluated the halves."""
+    keys = [half_key(metric, half) for half in HALVES]
+    return {seed: tuple(r['metrics'][k] for k in keys)
+            for seed, r in sorted(good.items())
+            if all(k in (r.get('metrics') or {}) for k in keys)}
+
+
+def _evaluation_se_of(mine: Dict[int, dict], base: Optional[Dict[int, dict]],
+                      metric: str) -> dict:
+    """The validation set's standard error of the variant's metric, or with
+    ``base`` of its paired difference to the twin, pooled over seeds."""
+    halves = _halves_by_seed(mine, metric)
+    if base is not None:
+        twin = _halves_by_seed(base, metric)
+        halves = {seed: (a - twin[seed][0], b - twin[seed][1])
+                  for seed, (a, b) in halves.items() if seed in twin}
+    return evaluation_se(list(halves.values()))
 
 
 def _late_gain_of(good: Dict[int, dict], metric: str) -> dict:
@@ -98,10 +122,13 @@ def summarize(suite: Suite, cells: List[Cell], results: List[dict],
             }
             row['late_gain'] = {m: _late_gain_of(mine, m)
                                 for m in task.metrics}
+            row['evaluation_se'] = {m: _evaluation_se_of(mine, None, m)
+                                    for m in task.metrics}
             row['difference'] = None if variant == task.baseline else {
                 m: dict(paired_difference(_metric_by_seed(mine, m),
                                           _metric_by_seed(base, m)),
-                        twin_late_gain=_late_gain_of(base, m)['mean'])
+                        twin_late_gain=_late_gain_of(base, m)['mean'],
+                        evaluation_se=_evaluation_se_of(mine, base, m)['se'])
                 for m in task.metrics
             }
             row['train_time_per_iter'] = _summary_of({
@@ -191,6 +218,7 @@ def _task_section(task: Task, rows: List[dict], digits: Dict[str,
              [r['difference'][m]['verdict'] for m in task.metrics]
              for r in compared])
         lines += _twin_gain_lines(task, rows, digits)
+        lines += _noise_lines(task, rows, digits)
     size = 'x'.join(map(str, task.image_size))
     lines += _row_table(
         ['variant', 'params (M)', f'GMACs / image ({size})',
@@ -247,6 +275,33 @@ def _twin_gain_lines(task: Task, rows: List[dict],
             'beside the MDE above: ' + '; '.join(parts) + '.', '']
 
 
+def _noise_lines(task: Task, rows: List[dict],
+                 digits: Dict[str, int]) -> List[str]:
+    """Evaluation noise (the finite validation set, from its two halves)
+    beside seed noise, for the twin's metric and each paired difference."""
+    twin = next((r for r in rows if r['variant'] == task.baseline), {})
+    parts = []
+    for metric in task.metrics:
+        se = ((twin.get('evaluation_se') or {}).get(metric) or {}).get('se')
+        sd = twin['metrics'][metric]['std'] if twin else None
+        if se is None:
+            continue
+        pairs = [
+            f"{r['variant']} {_fmt(r['difference'][metric]['evaluation_se'], digits[metric])}"
+            f" / {_fmt(r['difference'][metric]['std'], digits[metric])}"
+            for r in rows if r['difference'] is not None
+            and r['difference'][metric].get('evaluation_se') is not None]
+        parts.append(
+            f'{metric}: `{task.baseline}` {_fmt(se, digits[metric])} / '
+            f'{_fmt(sd, digits[metric])}' +
+            (f"; paired differences {', '.join(pairs)}" if pairs else ''))
+    if not parts:
+        return []
+    return ['Evaluation noise / seed noise (standard error from the finite '
+            'validation set, from its two halves, pooled over seeds / '
+            'standard deviation over seeds): ' + '. '.join(parts) + '.', '']
+
+
 def verdict_lines(task: Task, rows: List[dict],
                   digits: Dict[str, int]) -> List[str]:
     """One sentence per compared variant and metric."""
@@ -301,6 +356,16 @@ def _digits(rows: List[dict]) -> Dict[str, int]:
     return digits
 
 
+def invocation() -> str:
+    """The command line of this process, as it could be typed again from
+    the working directory (the interpreter relative to it when inside)."""
+    python = sys.executable
+    relative = osp.relpath(python)
+    if not relative.startswith('..'):
+        python = relative
+    return shlex.join([python] + sys.argv)
+
+
 def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
              cell_time_s: float, plots: List[str], jobs: int = 1,
              reruns: List[str] = ()) -> str:
@@ -308,6 +373,7 @@ def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
     what produced its earlier result changed."""
     lines = [f'# Suite `{suite.name}`', '',
              f'- suite file: `{suite.source}`; seeds: {suite.seeds}',
+             f'- command: `{invocation()}`',
              f'- machine: {machine()}',
              f'- report written {time.strftime("%Y-%m-%d %H:%M")}; this '
              f'invocation took {wall_time_s / 60:.1f} min; the cells '
@@ -359,7 +425,8 @@ def write_csv(path: str, rows: List[dict]) -> None:
             'gmacs_per_image', 'image_size', 'train_s_per_iter',
             'train_s_per_iter_ci_low', 'train_s_per_iter_ci_high',
             'latency_ms', 'train_peak_mib', 'infer_peak_mib', 'failed_seeds',
-            'mde', 'mde_relative', 'late_gain', 'twin_late_gain'
+            'mde', 'mde_relative', 'late_gain', 'twin_late_gain',
+            'evaluation_se', 'diff_evaluation_se'
         ])
         for row in rows:
             p, t = row['profile'], row['train_time_per_iter']
@@ -380,7 +447,9 @@ def write_csv(path: str, rows: List[dict]) -> None:
                     (d.get('mde') or {}).get('absolute'),
                     (d.get('mde') or {}).get('relative'),
                     row['late_gain'][metric]['mean'],
-                    d.get('twin_late_gain')
+                    d.get('twin_late_gain'),
+                    row['evaluation_se'][metric]['se'],
+                    d.get('evaluation_se')
                 ])
 
 
@@ -394,6 +463,7 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
                  csv=osp.join(suite.work_dir, 'results.csv'),
                  markdown=osp.join(suite.work_dir, 'results.md'))
     mmengine.dump(dict(suite=suite.name, source=suite.source,
+                       command=invocation(),
                        seeds=suite.seeds, machine=machine(),
                        confidence=CONFIDENCE, wall_time_s=wall_time_s,
                        jobs=jobs,

@@ -81,6 +81,8 @@ def _cell_command(suite: Suite, cell: Cell, resume: bool) -> List[str]:
         args += ['--evaluations', str(cell.task.evaluations)]
     # Common random numbers: every variant starts from the twin's weights.
     args += ['--paired-with', cell.task.variants[cell.task.baseline]]
+    # Evaluation noise: the task's metrics on each half of the val set.
+    args += ['--split-half'] + list(cell.task.metrics)
     if resume:
         args.append('--resume')
     if options:

@@ -70,6 +70,22 @@ def paired_difference(values: Mapping[int, float],
     return summary
 
 
+def evaluation_se(halves: Sequence[tuple]) -> dict:
+    """Standard error from the finite validation set, pooled over cells.
+
+    ``halves`` holds one ``(half0, half1)`` pair per cell: a value (a
+    metric, or a paired difference) computed on each half of the
+    validation set (split_half.py). Each half has about twice the whole
+    set's variance, so ``E[(half0 - half1)^2] = 4 var(whole)``:
+    ``se = sqrt(mean((half0 - half1)^2) / 4)``. Returns ``se`` (None
+    without pairs) and ``n``, the pairs pooled.
+    """
+    pairs = [(float(a), float(b)) for a, b in halves]
+    se = math.sqrt(statistics.fmean((a - b) ** 2 for a, b in pairs) / 4) \
+        if pairs else None
+    return dict(se=se, n=len(pairs))
+
+
 def _power_factor(n: int, confidence: float, power: float) -> float:
     """t(1 - alpha/2, n - 1) + t(power, n - 1): the mean difference, in
     standard errors, that a two-sided paired t test at level alpha detects

@@ -2,7 +2,9 @@
 
 Scenes are built so that one filter for the whole image is a poor fit: the
 classes differ in texture as much as in shape, objects vary in scale and
-occlude each other, and stuff classes have their own textures. The files
+occlude each other, and stuff classes have their own textures;
+``appearance_cue`` below 1 gives objects and regions other classes'
+textures too, so that shape and layout must tell the class. The files
 follow the real formats exactly, so the standard readers and metrics apply:
 mmdet's CocoDataset + CocoMetric (pycocotools), mmseg's CityscapesDataset +
 IoUMetric. One module per dataset (``coco``, ``cityscapes``) over shared
@@ -41,6 +43,11 @@ def check_generate_options(task: str, options: dict) -> None:
             unit = 'objects' if name == 'max_objects' else 'images'
             raise ValueError(f'{name} must be a positive number of {unit}, '
                              f'got {value!r}')
+    cue = options.get('appearance_cue', 1.0)
+    if isinstance(cue, bool) or not isinstance(cue, (int, float)) or \
+            not 0 <= cue <= 1:
+        raise ValueError(f'appearance_cue must be a probability in [0, 1], '
+                         f'got {cue!r}')
     seed = options.get('seed', 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f'seed must be an int >= 0, got {seed!r}')

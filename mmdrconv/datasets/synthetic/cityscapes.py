@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from .textures import noise_field, paint
+from .textures import noise_field, paint, style_of
 
 CITYSCAPES_CITY = 'synthcity'
 
@@ -90,12 +90,15 @@ def _cityscapes_objects(rng, height, width) -> List[dict]:
     return objects
 
 
-def _render_cityscapes(rng, label_ids: np.ndarray) -> np.ndarray:
+def _render_cityscapes(rng, label_ids: np.ndarray,
+                       appearance_cue: float = 1.0) -> np.ndarray:
     from cityscapesscripts.helpers.labels import name2label
     height, width = label_ids.shape
     image = np.zeros((height, width, 3), np.float32)
-    for name, (texture, color) in _CITYSCAPES_STYLE.items():
+    for name in _CITYSCAPES_STYLE:
         mask = label_ids == name2label[name].id
+        texture, color = style_of(rng, name, _CITYSCAPES_STYLE,
+                                  appearance_cue)
         if mask.any():
             color = np.clip(np.asarray(color) + rng.normal(0, 20, 3), 10, 245)
             paint(image, mask, rng, color, texture, 0.35)
@@ -108,13 +111,18 @@ def generate_cityscapes(root: str,
                         num_train: int = 100,
                         num_val: int = 30,
                         image_size: Tuple[int, int] = (128, 256),
-                        seed: int = 0) -> Dict[str, List[str]]:
+                        seed: int = 0,
+                        appearance_cue: float = 1.0
+                        ) -> Dict[str, List[str]]:
     """Write a Cityscapes-format dataset under ``root``.
 
     Layout: ``leftImg8bit/{split}/<city>/*_leftImg8bit.png`` and
     ``gtFine/{split}/<city>/*_gtFine_{polygons.json,labelIds.png,
     labelTrainIds.png}``; the label images are made from the polygons by
     cityscapesscripts' json2labelImg, as for real Cityscapes.
+    ``appearance_cue``: how often a region wears its class's texture and
+    colour (:func:`~.textures.style_of`; below 1 the layout must tell the
+    class).
     """
     from cityscapesscripts.preparation.json2labelImg import json2labelImg
     height, width = image_size
@@ -141,7 +149,7 @@ def generate_cityscapes(root: str,
                                    f'{stem}_gtFine_labelTrainIds.png'),
                           'trainIds')
             ids = cv2.imread(label_ids, cv2.IMREAD_UNCHANGED)
-            image = _render_cityscapes(rng, ids)
+            image = _render_cityscapes(rng, ids, appearance_cue)
             cv2.imwrite(osp.join(image_dir, f'{stem}_leftImg8bit.png'),
                         image[..., ::-1])
             written[split].append(stem)

@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from .textures import paint
+from .textures import paint, style_of
 
 COCO_CLASSES = ('disc', 'square', 'triangle', 'cross')
 
@@ -56,7 +56,7 @@ def _mask_polygons(mask: np.ndarray) -> List[List[float]]:
     return polygons
 
 
-def _coco_scene(rng, height, width, max_objects):
+def _coco_scene(rng, height, width, max_objects, appearance_cue=1.0):
     image = np.empty((height, width, 3), np.float32)
     background = rng.uniform(70, 150, size=3)
     paint(image, np.ones((height, width), bool), rng, background,
@@ -71,7 +71,7 @@ def _coco_scene(rng, height, width, max_objects):
                            rng.uniform(0, np.pi))
         if mask.sum() < 20:
             continue
-        texture, color = _COCO_STYLE[kind]
+        texture, color = style_of(rng, kind, _COCO_STYLE, appearance_cue)
         color = np.clip(np.asarray(color) + rng.normal(0, 35, 3), 20, 235)
         paint(image, mask, rng, color, texture, 0.45)
         for other in objects:  # later objects occlude earlier ones
@@ -88,11 +88,14 @@ def generate_coco(root: str,
                   num_val: int = 50,
                   image_size: Tuple[int, int] = (128, 128),
                   max_objects: int = 5,
-                  seed: int = 0) -> Dict[str, str]:
+                  seed: int = 0,
+                  appearance_cue: float = 1.0) -> Dict[str, str]:
     """Write a COCO-format instance dataset under ``root``.
 
     Layout: ``{train,val}/*.png`` and ``annotations/instances_{split}.json``
-    with boxes, polygon masks, areas and categories.
+    with boxes, polygon masks, areas and categories. ``appearance_cue``:
+    how often an object wears its class's texture and colour
+    (:func:`~.textures.style_of`; below 1 the shape must tell the class).
     """
     from pycocotools import mask as mask_utils
     height, width = image_size
@@ -105,7 +108,8 @@ def generate_coco(root: str,
         os.makedirs(osp.join(root, split), exist_ok=True)
         images, annotations = [], []
         for index in range(count):
-            image, objects = _coco_scene(rng, height, width, max_objects)
+            image, objects = _coco_scene(rng, height, width, max_objects,
+                                         appearance_cue)
             file_name = f'{split}_{index:06d}.png'
             cv2.imwrite(osp.join(root, split, file_name), image[..., ::-1])
             image_id = index + 1

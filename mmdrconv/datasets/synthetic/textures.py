@@ -42,3 +42,19 @@ def paint(image, mask, rng, base_color, kind, contrast):
     color = np.asarray(base_color, np.float32)
     layer = color * (1 - contrast) + color * contrast * 2 * pattern
     image[mask] = layer[mask]
+
+
+def style_of(rng, label: str, styles: dict, appearance_cue: float) -> tuple:
+    """The (texture, colour) an object or region of class ``label`` wears.
+
+    With probability ``appearance_cue`` its own class's style; otherwise
+    one drawn uniformly from all of ``styles`` (its own included), so at
+    0 appearance says nothing about the class and only shape and layout
+    do. At 1 (the generators' default) nothing is drawn, so the data are
+    those of earlier versions, byte for byte.
+    """
+    if appearance_cue >= 1:
+        return styles[label]
+    other = list(styles)[int(rng.integers(len(styles)))]
+    own = rng.random() < appearance_cue
+    return styles[label if own else other]
