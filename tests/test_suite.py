@@ -647,6 +647,24 @@ def test_rerun_skips_finished_and_resumes_interrupted(smoke):
     assert 'resumed epoch: 0, iter: 2' in log
 
 
+@pytest.mark.xdist_group('smoke')
+def test_a_cells_saved_config_tests_its_checkpoint(smoke, tmp_path):
+    """What a user tries on a finished cell: tools/test.py with the config
+    saved in its work dir and its checkpoint. The config names the
+    modules of the suite's hooks and metric (custom_imports), so it loads
+    on its own."""
+    work_dir = smoke[0]
+    cell = osp.join(work_dir, 'cityscapes-semantic', 'drconv', 'seed0')
+    config = osp.join(cell, 'deeplabv3_r50-w16-d8-drconv-c3-c5_'
+                      'synthetic-cityscapes.py')
+    result = subprocess.run(
+        [sys.executable, 'tools/test.py', config,
+         osp.join(cell, 'iter_2.pth'), '--work-dir', str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'mIoU:' in result.stdout + result.stderr
+
+
 def test_profiles_count_the_deformable_conv(tmp_path, monkeypatch):
     """Each variant profiled in its own process; DCNv2's offset conv and
     sampling add multiply-adds (DRConv's count: test_drconv_layer.py)."""

@@ -77,6 +77,21 @@ def add_pairing(cfg, twin_config: str, seed: int,
     ]
 
 
+# Where the suite's hooks and metric are registered: named in the cell's
+# config, so that the config saved in its work dir loads on its own (e.g.
+# tools/test.py on a cell's config and checkpoint).
+SUITE_MODULES = ('mmdrconv.suite.hooks', 'mmdrconv.suite.split_half')
+
+
+def import_suite_modules(cfg) -> None:
+    """Add :data:`SUITE_MODULES` to the config's ``custom_imports``."""
+    imports = dict(cfg.get('custom_imports') or {})
+    names = list(imports.get('imports', []))
+    names += [m for m in SUITE_MODULES if m not in names]
+    cfg.custom_imports = dict(imports, imports=names,
+                              allow_failed_imports=False)
+
+
 def train_and_evaluate(cfg) -> None:
     runner = build_runner(cfg)
     runner.train()
@@ -119,6 +134,7 @@ def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
     if split_half:
         # After the data root is set: it rewrites the metric's ann_file.
         split_half_evaluation(cfg, split_half)
+    import_suite_modules(cfg)
     # Its own folder, not the suite's (which the suite holds): a cell
     # started twice, e.g. by a second suite, is refused.
     with hold_folder(work_dir, 'cell work dir',
