@@ -143,3 +143,30 @@ def test_report_sets_evaluation_noise_beside_seed_noise(tmp_path):
     assert float(lines['drconv']['diff_evaluation_se']) == \
         pytest.approx(0.02)
     assert lines['worse']['diff_evaluation_se'] == ''
+    # drconv's "ahead" (+0.097) is well outside 1.96 x 0.02: no caveat.
+    assert 'seeds 0, 1, 2: ahead.' in text
+
+
+def test_a_verdict_within_the_validation_sets_noise_says_so(tmp_path):
+    from test_suite import _fabricated_suite
+
+    from mmdrconv.suite.report import write_report
+    suite, cells, results, profiles = _fabricated_suite(tmp_path)
+    for cell, result in zip(cells, results):
+        # Halves +-0.02 (twin) and +-0.12 (drconv): the difference's halves
+        # are +0.10 / -0.10 around it, se 0.10, and 1.96 x 0.10 > 0.097.
+        half = dict(standard=0.02, drconv=0.12).get(cell.variant)
+        if half is not None:
+            value = result['metrics']['acc']
+            result['metrics'].update({'acc@half0': value + half,
+                                      'acc@half1': value - half})
+    report = write_report(suite, cells, results, profiles, wall_time_s=60)
+    rows = {r['variant']: r for r in report['summary']}
+    assert rows['drconv']['difference']['acc']['evaluation_se'] == \
+        pytest.approx(0.10)
+    text = open(report['markdown']).read()
+    assert "over seeds 0, 1, 2: ahead; but the validation set's own " \
+        'standard error of this difference, 0.100, is as large as that: ' \
+        'confirm it on more or other validation images.' in text
+    # No halves for "worse": its "behind" stands without a caveat.
+    assert 'over seeds 0, 1, 2: behind.' in text

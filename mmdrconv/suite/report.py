@@ -326,8 +326,23 @@ def verdict_lines(task: Task, rows: List[dict],
             out.append(f'- {name}: '
                        f'{format_interval(d, digits[metric], sign=True)} '
                        f"over {seeds}: {d['verdict']}"
-                       f'{_ruled_out(d, digits[metric])}.')
+                       f'{_ruled_out(d, digits[metric])}'
+                       f'{_evaluation_caveat(d, digits[metric])}.')
     return out + [''] if out else []
+
+
+def _evaluation_caveat(difference: dict, digits: int) -> str:
+    """For an "ahead" / "behind": whether the validation set's own noise
+    could have made it. The seeds' interval leaves out the sampling error of
+    the one validation set all seeds share; when a 95% band of that error
+    alone (1.96 se) reaches zero, the verdict may belong to the set."""
+    se = difference.get('evaluation_se')
+    if difference['verdict'] == NO_DIFFERENCE or se is None or \
+            1.96 * se < abs(difference['mean']):
+        return ''
+    return ('; but the validation set\'s own standard error of this '
+            f'difference, {_fmt(se, digits)}, is as large as that: confirm '
+            'it on more or other validation images')
 
 
 def _ruled_out(difference: dict, digits: int) -> str:
