@@ -110,6 +110,31 @@ def test_split_half_names_a_missing_key():
         metric.evaluate(2)
 
 
+def test_an_evaluator_of_several_metrics_halves_each_ones_keys():
+    """A list val_evaluator: each metric halves the keys it produces; a key
+    none produces is left to the suite's own check of the task metrics."""
+    from mmengine.config import Config
+    from mmseg.evaluation import IoUMetric  # noqa: F401
+
+    from mmdrconv.suite.split_half import (SplitHalfMetric,
+                                           split_half_evaluation)
+    cfg = Config(dict(val_evaluator=[dict(type='IoUMetric'),
+                                     dict(type='IoUMetric',
+                                          iou_metrics=['mDice'])]))
+    split_half_evaluation(cfg, ['mIoU', 'mDice'])
+    assert [m['strict'] for m in cfg.val_evaluator] == [False, False]
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        metric = SplitHalfMetric(**{k: v for k, v in
+                                    cfg.val_evaluator[1].items()
+                                    if k != 'type'})
+    metric.dataset_meta = dict(classes=('a', 'b'))
+    label = [[0, 0], [1, 1]]
+    metric.process({}, [_iou_sample(label, label)] * 2)
+    out = metric.evaluate(2)
+    assert out['mDice@half0'] == out['mDice@half1'] == pytest.approx(100)
+    assert 'mIoU@half0' not in out and 'mIoU' not in out
+
+
 def test_report_sets_evaluation_noise_beside_seed_noise(tmp_path):
     from test_suite import _fabricated_suite
 

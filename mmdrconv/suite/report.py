@@ -286,11 +286,12 @@ def _noise_lines(task: Task, rows: List[dict],
         sd = twin['metrics'][metric]['std'] if twin else None
         if se is None:
             continue
-        pairs = [
-            f"{r['variant']} {_fmt(r['difference'][metric]['evaluation_se'], digits[metric])}"
-            f" / {_fmt(r['difference'][metric]['std'], digits[metric])}"
-            for r in rows if r['difference'] is not None
-            and r['difference'][metric].get('evaluation_se') is not None]
+        differences = [(r['variant'], r['difference'][metric])
+                       for r in rows if r['difference'] is not None]
+        pairs = [f"{variant} {_fmt(d['evaluation_se'], digits[metric])} / "
+                 f"{_fmt(d['std'], digits[metric])}"
+                 for variant, d in differences
+                 if d.get('evaluation_se') is not None]
         parts.append(
             f'{metric}: `{task.baseline}` {_fmt(se, digits[metric])} / '
             f'{_fmt(sd, digits[metric])}' +

@@ -33,7 +33,9 @@ class SplitHalfMetric(BaseMetric):
 
     Metrics that evaluate against a list of image ids (mmdet's CocoMetric:
     ``img_ids``) are given each half's ids, so an image of the other half
-    does not count as missed.
+    does not count as missed. ``strict``: a key the metric does not
+    produce is an error (one metric in the evaluator); without it, such
+    keys are left to the evaluator's other metrics.
     """
 
     def __getattr__(self, name: str):
@@ -43,11 +45,13 @@ class SplitHalfMetric(BaseMetric):
             raise AttributeError(name)
         return getattr(self.metric, name)
 
-    def __init__(self, metric: dict, keys: Sequence[str]):
+    def __init__(self, metric: dict, keys: Sequence[str],
+                 strict: bool = True):
         self.metric = METRICS.build(metric)
         super().__init__(collect_device=self.metric.collect_device,
                          prefix=None)
         self.keys = list(keys)
+        self.strict = strict
 
     @property
     def dataset_meta(self) -> Optional[dict]:
@@ -79,15 +83,16 @@ class SplitHalfMetric(BaseMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         metrics = self._named(self.metric.compute_metrics(results))
         missing = [k for k in self.keys if k not in metrics]
-        if missing:
+        if missing and self.strict:
             raise KeyError(f'split-half evaluation: {missing} not among '
                            f'the metric\'s results {sorted(metrics)}')
+        keys = [k for k in self.keys if k in metrics]
         for index, half in enumerate(HALVES):
-            values = self._on_half(results[index::2])
+            values = self._on_half(results[index::2]) if keys else {}
             # A key missing on a half (CocoMetric returns nothing when the
             # half has no detection at all) is left out, not guessed; the
             # report then pools the cells that have both halves.
-            metrics.update({half_key(k, half): values[k] for k in self.keys
+            metrics.update({half_key(k, half): values[k] for k in keys
                             if k in values})
         return metrics
 
@@ -106,13 +111,15 @@ class SplitHalfMetric(BaseMetric):
 
 
 def split_half_evaluation(cfg, keys: Sequence[str]) -> None:
-    """Wrap the config's validation metric(s) in :class:`SplitHalfMetric`
-    for ``keys``; each key must come from one of them."""
+    """Wrap each of the config's validation metrics in
+    :class:`SplitHalfMetric` for ``keys``: one metric must produce them all;
+    with several, each halves the keys it produces (the suite checks that
+    the evaluator produced every task metric)."""
     evaluator = cfg.val_evaluator
-    metrics = evaluator if isinstance(evaluator, (list, tuple)) \
-        else [evaluator]
-    if len(metrics) != 1:
-        raise ValueError('split-half evaluation supports one validation '
-                         f'metric, got {len(metrics)}')
-    cfg.val_evaluator = dict(type='SplitHalfMetric', metric=metrics[0],
-                             keys=list(keys))
+    if isinstance(evaluator, (list, tuple)):
+        cfg.val_evaluator = [
+            dict(type='SplitHalfMetric', metric=m, keys=list(keys),
+                 strict=False) for m in evaluator]
+    else:
+        cfg.val_evaluator = dict(type='SplitHalfMetric', metric=evaluator,
+                                 keys=list(keys))
