@@ -4,8 +4,9 @@ import torch
 
 from mmdrconv.core.layers import DRConv
 from mmdrconv.core.ops import naive_region_conv
-from mmdrconv.core.ops.mixture_conv import (MAX_MIXED_PIXELS, mixed_output_conv,
-                                            mixes_outputs)
+from mmdrconv.core.ops.mixture_conv import (MAX_MIXED_PIXELS,
+                                            MAX_MIXED_PIXELS_KXK,
+                                            mixed_output_conv, mixes_outputs)
 
 
 def materialised(x, coef, bases, guide, bias, **conv):
@@ -68,7 +69,9 @@ def test_choice_of_mixed_outputs():
     x = torch.randn(1, 4, 8, 8)
     assert mixes_outputs('auto', x, (1, 1), MAX_MIXED_PIXELS, 1)
     assert not mixes_outputs('auto', x, (1, 1), MAX_MIXED_PIXELS + 1, 1)
-    assert not mixes_outputs('auto', x, (3, 3), 64, 1)
+    assert mixes_outputs('auto', x, (3, 3), MAX_MIXED_PIXELS_KXK, 1)
+    assert not mixes_outputs('auto', x, (3, 3), MAX_MIXED_PIXELS_KXK + 1, 1)
+    assert not mixes_outputs('auto', x.to('meta'), (3, 3), 64, 1)
     assert not mixes_outputs('auto', x, (1, 1), 64, 2)
     assert not mixes_outputs('filters', x, (1, 1), 64, 1)
     assert mixes_outputs('outputs', x, (3, 3), 1 << 20, 1)

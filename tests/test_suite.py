@@ -340,6 +340,47 @@ def test_control_differs_from_its_twin_exactly_in_the_weakened_layers(
     assert shapes[0] == shapes[1]
 
 
+def test_frozen_control_shares_every_weight_and_trains_all_but_c3_c5():
+    from mmdrconv.apis import build_model, load_config
+    from mmdrconv.openmmlab.registry import FrozenConv
+    twin, control = (build_model(load_config(osp.join(SYN, c))) for c in (
+        'mask-rcnn_r50-w16_fpn_synthetic-coco.py',
+        'mask-rcnn_r50-w16-frozen-c3-c5_fpn_synthetic-coco.py'))
+    states = [m.state_dict() for m in (twin, control)]
+    assert [(k, v.shape) for k, v in states[0].items()] == \
+        [(k, v.shape) for k, v in states[1].items()]
+    assert {n for n, m in control.named_modules()
+            if isinstance(m, FrozenConv)} == RESNET_WEAKENED
+    frozen = {n for n, p in control.named_parameters() if not p.requires_grad}
+    assert frozen == {f'{name}.weight' for name in RESNET_WEAKENED}
+    # The same function as the twin once it holds the twin's weights.
+    control.load_state_dict(states[0])
+    x = torch.randn(1, 3, 64, 64)
+    twin.eval(), control.eval()
+    with torch.no_grad():
+        for a, b in zip(twin.backbone(x), control.backbone(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_frozen_conv_keeps_its_weight_through_an_optimizer_step():
+    from mmdrconv.openmmlab.registry import FrozenConv
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(FrozenConv(3, 4, 3, padding=1),
+                                torch.nn.Conv2d(4, 2, 3))
+    model.to(torch.float64)  # _apply rebuilds parameters: still frozen
+    before = [p.detach().clone() for p in model.parameters()]
+    optim = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5)
+    model(torch.randn(2, 3, 6, 6, dtype=torch.float64)).square().sum() \
+        .backward()
+    optim.step()
+    after = list(model.parameters())
+    assert not after[0].requires_grad and after[0].grad is None
+    assert torch.equal(after[0], before[0])  # no update, no weight decay
+    assert all(not torch.equal(a, b) for a, b in zip(after[1:], before[1:]))
+    with pytest.raises(TypeError):
+        FrozenConv(3, 4)  # kernel_size is required, as for nn.Conv2d
+
+
 def test_pointwise_control_names_a_pattern_that_weakens_nothing():
     from mmdrconv.openmmlab.registry import convs_as_pointwise
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3),
@@ -568,10 +609,10 @@ def test_every_variant_trains_and_is_compared(smoke):
     with open(osp.join(work_dir, 'results.json')) as f:
         results = json.load(f)
     variants = {(c['task'], c['variant']) for c in results['cells']}
-    assert len(variants) == len(results['cells']) == 16
+    assert len(variants) == len(results['cells']) == 18
     assert {v for _, v in variants} == {
         'standard', 'drconv', 'drconv_mixture', 'drconv_paper', 'dcnv2',
-        'control_1x1'}
+        'control_1x1', 'control_frozen'}
     assert all(c['status'] == 'ok' for c in results['cells'])
     for cell in results['cells']:
         # evaluations=4 on a 2-iteration budget: one per iteration
@@ -585,7 +626,8 @@ def test_every_variant_trains_and_is_compared(smoke):
                     and c['variant'] == 'standard')
         assert pairing['first_batch'] == twin['pairing']['first_batch']
         assert pairing['shared'] > 0 and pairing['seed'] == 0
-        if cell['variant'] == 'standard':
+        if cell['variant'] in ('standard', 'control_frozen'):
+            # The frozen control has every parameter of its twin.
             assert pairing['not_shared'] == 0
         elif cell['variant'] == 'control_1x1':
             assert set(pairing['not_shared_modules']) == (
@@ -622,7 +664,7 @@ def test_every_variant_trains_and_is_compared(smoke):
     assert 'from seed 0 alone, no interval' in report
     assert 'cells ran 2 at a time' in report
     assert 'MDE coco/bbox_mAP (% of twin)' in report
-    assert '[smoke 1/16]' in output and 'Iter(train)' in output
+    assert '[smoke 1/18]' in output and 'Iter(train)' in output
 
 
 @pytest.mark.xdist_group('smoke')
@@ -634,7 +676,7 @@ def test_rerun_skips_finished_and_resumes_interrupted(smoke):
     os.remove(osp.join(cell, 'cell_result.json'))
     assert osp.isfile(osp.join(cell, 'last_checkpoint'))
     output = run_suite(suite, work_dir, '--skip-profile', '--jobs', '2')[1]
-    assert output.count('finished earlier, skipped') == 15
+    assert output.count('finished earlier, skipped') == 17
     assert 'resuming from its last checkpoint' in output
     with open(osp.join(cell, 'cell_result.json')) as f:
         result = json.load(f)

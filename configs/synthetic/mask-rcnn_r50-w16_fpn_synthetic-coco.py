@@ -26,7 +26,7 @@ model = dict(
         mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=4)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=500, max_per_img=200),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(
         rpn=dict(nms_pre=300, max_per_img=100),
         rcnn=dict(max_per_img=30)))
@@ -47,6 +47,8 @@ test_pipeline = [
                     'scale_factor'))
 ]
 # CPU: load in the main process; workers would compete for the 2 cores.
+# The step's cost is per image and per RoI (mmcv's CPU RoIAlign backward),
+# not per pixel (docs/suite.md), hence 64 sampled RoIs per image.
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,

@@ -24,10 +24,10 @@ CPU distributed runs        mmengine 0.10.7   ``distributed`` (gloo, DDP
 
 Registrations (``registry``): ``DRConv`` / ``DRConv2d`` (conv layers, also
 ResNet's ``dcn`` slot), ``ConvertToDRConv`` (any model),
-``DRConvMobileNetV2``, and the suite's controls ``PointwiseConv`` (a conv
-layer, also for the ``dcn`` slot) and ``WithPointwiseConvs`` (any module),
-in mmengine's root MODELS registry, which mmdet's and mmseg's registries
-inherit.
+``DRConvMobileNetV2``, and the suite's controls ``PointwiseConv`` and
+``FrozenConv`` (conv layers, also for the ``dcn`` slot) and
+``WithPointwiseConvs`` (any module), in mmengine's root MODELS registry,
+which mmdet's and mmseg's registries inherit.
 """
 from . import amp, checkpoint, registry  # noqa: F401
 from .atomic_save import patch_atomic_checkpoint_saving

@@ -78,6 +78,29 @@ class PointwiseConv(torch.nn.Conv2d):
 MODELS.register_module('PointwiseConv', module=PointwiseConv, force=True)
 
 
+class FrozenConv(torch.nn.Conv2d):
+    """A convolution whose weight stays at its initialisation: the suite's
+    control of known harm whose every parameter has its twin's name and
+    shape, so it starts from exactly the twin's weights (common random
+    numbers) and a paired difference measures the lost learning alone.
+    The weight stays a parameter (state-dict key and init unchanged) that
+    asks for no gradient; optimizers skip it. Through ResNet's ``dcn``
+    slot: ``dcn=dict(type='FrozenConv')``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight.requires_grad_(False)
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to() / .cuda() / .half() rebuild parameters; keep them frozen.
+        out = super()._apply(fn, *args, **kwargs)
+        self.weight.requires_grad_(False)
+        return out
+
+
+MODELS.register_module('FrozenConv', module=FrozenConv, force=True)
+
+
 def convs_as_pointwise(module: torch.nn.Module, include) -> torch.nn.Module:
     """Replace every k x k (k > 1) ``nn.Conv2d`` of ``module`` whose name
     matches a glob pattern of ``include`` by a :class:`PointwiseConv`, in

@@ -26,12 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .geometry import output_memory_format
 from .region_scale_op import region_scale
 from .regions import region_index
 
 MIXTURE_ALGORITHMS = ('auto', 'filters', 'outputs')
-# Largest output map (pixels per sample) mixed by outputs (measured).
+# Largest output maps (pixels per sample) mixed by outputs on the CPU, for
+# 1x1 and for larger kernels (docs/benchmarks.md: below them region_conv's
+# per-pixel sorting and gathers cost more than the n bases' convolution).
 MAX_MIXED_PIXELS = 1024
+MAX_MIXED_PIXELS_KXK = 256
 
 
 def check_mixture_algorithm(algorithm: str, groups: int) -> None:
@@ -52,15 +56,16 @@ def mixes_outputs(algorithm: str, x: Tensor, kernel_size: Tuple[int, int],
 
     ``algorithm``: ``'filters'`` / ``'outputs'`` force one (``'outputs'``
     needs groups == 1); ``'auto'`` mixes outputs where that was measured
-    faster: CPU, groups == 1, a 1x1 kernel, at most ``MAX_MIXED_PIXELS``
-    output pixels per sample.
+    faster: CPU, groups == 1, at most ``MAX_MIXED_PIXELS`` output pixels per
+    sample with a 1x1 kernel, ``MAX_MIXED_PIXELS_KXK`` with a larger one.
     """
     check_mixture_algorithm(algorithm, groups)
     if algorithm == 'outputs':
         return True
+    pointwise = tuple(kernel_size) == (1, 1)
+    limit = MAX_MIXED_PIXELS if pointwise else MAX_MIXED_PIXELS_KXK
     return (algorithm == 'auto' and x.device.type == 'cpu' and groups == 1
-            and tuple(kernel_size) == (1, 1)
-            and out_pixels <= MAX_MIXED_PIXELS)
+            and out_pixels <= limit)
 
 
 def mixed_output_conv(x: Tensor, coef: Tensor, bases: Tensor,
@@ -114,4 +119,5 @@ def mixed_output_conv(x: Tensor, coef: Tensor, bases: Tensor,
             y = y.addcmul_(outputs[:, i], pixel_coef[:, i])
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
-    return y
+    # As nn.Conv2d and region_conv: channels_last in, channels_last out.
+    return y.contiguous(memory_format=output_memory_format(x))
