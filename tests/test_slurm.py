@@ -42,6 +42,10 @@ def _suite_command(suite, work_dir, *extra):
             '--work-dir', work_dir, *extra]
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_suite(cluster, suite, work_dir, *extra, check=True):
     done = subprocess.run(_suite_command(suite, work_dir, *extra),
                           cwd=osp.dirname(work_dir), env=cluster.env,
@@ -151,10 +155,13 @@ def test_a_cancelled_two_task_cell_is_reported_then_resumed(
     args = slurm_args(gpus=2) + ['--skip-profile']
 
     def start():
+        # SIGINT at its default, as for a command in a terminal: under a
+        # shell's background job (CI run with `&`) it is inherited ignored.
         return subprocess.Popen(_suite_command(suite, work_dir, *args),
                                 cwd=str(tmp_path), env=cluster.env,
                                 stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_default_sigint)
 
     def wait_for(process, path):
         deadline = time.time() + 300
