@@ -24,6 +24,7 @@ import statistics
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mmdrconv.core.timing import (interleaved_rounds, keep_freed_memory,
                                   median_latency, num_threads,
@@ -66,6 +67,20 @@ def paired_ratio(fn, reference, repeat, rounds):
             rounds.seconds('reference').median)
 
 
+def epilogue_floor(layer: DRConv, x):
+    """The forward a modulated DRConv could not beat with a fused epilogue:
+    its convolution (the guide's m channels included) and one pass over
+    the output (read the conv's, write the result)."""
+    weight = torch.cat([layer.weight, layer.guide.weight])
+    scale = torch.rand(layer.out_channels, 1, 1)
+
+    def forward():
+        both = F.conv2d(x, weight, None, layer.stride, layer.padding,
+                        layer.dilation)
+        return both[:, :layer.out_channels] * scale
+    return forward
+
+
 def measure(shape, generators, repeat, rounds, region_num):
     batch, cin, cout, h, w, k, pad, dil = shape
     torch.manual_seed(0)
@@ -75,10 +90,14 @@ def measure(shape, generators, repeat, rounds, region_num):
     for generator in generators:
         layer = DRConv(cin, cout, k, padding=pad, dilation=dil,
                        region_num=region_num, generator=generator)
+        floor = None
         with torch.no_grad():  # spread pixels over the regions
             layer.guide.weight.normal_(std=0.1)
             fwd_ratio, conv_fwd = paired_ratio(
                 lambda: layer(x), lambda: conv(x), repeat, rounds)
+            if generator == 'modulated':
+                floor, _ = paired_ratio(epilogue_floor(layer, x),
+                                        lambda: conv(x), repeat, rounds)
             naive_fwd = median_latency(lambda: naive_forward(layer, x), repeat)
         train_ratio, conv_train = paired_ratio(
             training_step(layer, x), training_step(conv, x), repeat, rounds)
@@ -88,6 +107,7 @@ def measure(shape, generators, repeat, rounds, region_num):
         rows.append(
             dict(generator=generator,
                  fwd_vs_conv=fwd_ratio,
+                 fwd_floor_vs_conv=floor,
                  train_vs_conv=train_ratio,
                  fwd_speedup_vs_naive=naive_fwd / (fwd_ratio * conv_fwd),
                  train_speedup_vs_naive=naive_train / (train_ratio *
@@ -151,7 +171,7 @@ def run_cpu(args):
           f'm={args.region_num}, median of {args.repeat}, '
           f'{args.rounds} paired rounds')
     header = ('| shape | generator | conv fwd ms | fwd / conv | '
-              'train / conv | fwd speed-up vs naive | '
+              'fwd floor / conv | train / conv | fwd speed-up vs naive | '
               'train speed-up vs naive | train peak mem / naive |')
     measured = []
     for name, shape in SHAPES.items():
@@ -163,13 +183,16 @@ def run_cpu(args):
     for _, x, rows in measured:
         add_memory(x, rows)
     print(header)
-    print('|' + '---|' * 8)
+    print('|' + '---|' * 9)
     summary = {g: [] for g in args.generators}
     for name, _, rows in measured:
         for row in rows:
+            row['pointwise'] = SHAPES[name][5] == 1
             summary[row['generator']].append(row)
+            floor = row['fwd_floor_vs_conv']
             print(f"| {name} | {row['generator']} | "
                   f"{row['conv_fwd_ms']:.2f} | {row['fwd_vs_conv']:.2f} | "
+                  f"{'-' if floor is None else f'{floor:.2f}'} | "
                   f"{row['train_vs_conv']:.2f} | "
                   f"{row['fwd_speedup_vs_naive']:.2f} | "
                   f"{row['train_speedup_vs_naive']:.2f} | "
@@ -179,12 +202,15 @@ def run_cpu(args):
         if not rows:
             continue
         fwd = [r['fwd_vs_conv'] for r in rows]
+        pointwise = [r['fwd_vs_conv'] for r in rows if r['pointwise']]
         speedup = statistics.median(r['train_speedup_vs_naive'] for r in rows)
         memory = statistics.median(r['mem_vs_naive'] for r in rows)
         print(f'{generator}: forward / conv median '
-              f'{statistics.median(fwd):.2f} max {max(fwd):.2f}; train '
-              f'speed-up vs naive median {speedup:.2f}; train peak memory / '
-              f'naive median {memory:.2f}')
+              f'{statistics.median(fwd):.2f} max {max(fwd):.2f}'
+              + (f'; 1x1 shapes median {statistics.median(pointwise):.2f} '
+                 f'max {max(pointwise):.2f}' if pointwise else '')
+              + f'; train speed-up vs naive median {speedup:.2f}; train '
+              f'peak memory / naive median {memory:.2f}')
 
 
 if __name__ == '__main__':

@@ -67,8 +67,9 @@ def run(args):
             rounds = interleaved_rounds(dict(fast=fast, export=export_form),
                                         args.rounds, args.repeat)
             memory = peak_memory(export_form) / max(peak_memory(fast), 1)
+            # (mixture, groups 1: the n bases' outputs mixed per pixel)
             macs = '1 (gather + mul)' if generator == 'modulated' else \
-                f'{args.region_num} (all regions)'
+                f"{layer.filter_generator.num_bases} (n bases' outputs)"
             ratio = rounds.ratio('export', 'fast').median
             print(f'| {name} | {generator} | {ratio:.2f} | {memory:.2f} | '
                   f'{macs} |')

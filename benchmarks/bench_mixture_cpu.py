@@ -12,8 +12,9 @@ a ratio to nn.Conv2d (median over rounds) and which one the layer picks.
 
 ``--backward`` times forward + backward (a training step's share) instead
 of the forward without grad. Besides bench_drconv.py's shapes, the suite's
-(1/4-width ResNet-50 c3-c5 on its small generated images, batch 4) and
-three where the layer's choice turns.
+(1/4-width ResNet-50 c3-c5 on its small generated images, batch 4), those
+of the models of bench_models.py, and three where the layer's choice
+turns.
 
 ``--cpu-time`` times by the calling thread's CPU time (with --threads 1),
 which a machine shared with other jobs disturbs less than wall time.
@@ -40,13 +41,27 @@ SUITE_SHAPES = {
     'suite deeplabv3 c4 3x3 d2 64@8x16': (4, 64, 64, 8, 16, 3, 2, 2),
     'suite deeplabv3 c5 3x3 d4 128@8x16': (4, 128, 128, 8, 16, 3, 4, 4),
 }
+# MobileNetV2-D8's pointwise convs at the suite's 64x128 (batch 4), one per
+# map size; the real-size models of benchmarks/bench_models.py: ResNet-50
+# DeepLabV3-D8 at 256x512 (batch 1) and RetinaNet at 320x320 (batch 2).
+MODEL_SHAPES = {
+    'suite mobilenetv2 1x1 16->96@32x64': (4, 16, 96, 32, 64, 1, 0, 1),
+    'suite mobilenetv2 1x1 144->24@16x32': (4, 144, 24, 16, 32, 1, 0, 1),
+    'suite mobilenetv2 1x1 384->64@8x16': (4, 384, 64, 8, 16, 1, 0, 1),
+    'r50-d8 256x512 c3 3x3 128@32x64': (1, 128, 128, 32, 64, 3, 1, 1),
+    'r50-d8 256x512 c4 3x3 d2 256@32x64': (1, 256, 256, 32, 64, 3, 2, 2),
+    'r50-d8 256x512 c5 3x3 d4 512@32x64': (1, 512, 512, 32, 64, 3, 4, 4),
+    'retinanet 320 c3 3x3 128@40x40': (2, 128, 128, 40, 40, 3, 1, 1),
+    'retinanet 320 c4 3x3 256@20x20': (2, 256, 256, 20, 20, 3, 1, 1),
+    'retinanet 320 c5 3x3 512@10x10': (2, 512, 512, 10, 10, 3, 1, 1),
+}
 # Where the choice turns for k x k kernels (256 vs 1024 pixels per sample).
 BOUNDARY_SHAPES = {
     'boundary 3x3 128@16x16': (4, 128, 128, 16, 16, 3, 1, 1),
     'boundary 3x3 256@16x16': (4, 256, 256, 16, 16, 3, 1, 1),
     'boundary 3x3 256@32x32': (4, 256, 256, 32, 32, 3, 1, 1),
 }
-SHAPES = {**GPU_SHAPES, **SUITE_SHAPES, **BOUNDARY_SHAPES}
+SHAPES = {**GPU_SHAPES, **SUITE_SHAPES, **MODEL_SHAPES, **BOUNDARY_SHAPES}
 
 
 def main():

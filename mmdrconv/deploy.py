@@ -4,8 +4,14 @@ What is exported (tensor mode, as upstream OpenMMLab before mmdeploy):
 
 - segmentors: the whole encoder-decoder, ``inputs -> seg_logits`` (the decode
   head's logits at its own resolution; resizing and argmax stay outside);
-- detectors: backbone + neck, ``inputs -> multi-level features``; the heads'
-  box post-processing (NMS, RoI ops) stays in Python.
+- detectors: backbone, neck and dense head, ``inputs -> raw per-level
+  outputs``: a single-stage detector's head outputs (classification scores,
+  box regressions, ...); a two-stage detector's neck features (the RoI
+  heads' input) and RPN outputs. Post-processing (anchors, box decoding,
+  NMS) and the RoI heads stay with the user.
+
+A model whose DRConv layers the exported part does not run (e.g. in RoI
+heads) is refused by the tool, naming them (:func:`drconv_coverage`).
 
 ``inputs`` is the normalised (B, 3, H, W) batch the model's
 data_preprocessor makes; batch, height and width are dynamic in the graph.
@@ -16,6 +22,7 @@ Used by tools/deployment/export_onnx.py; the latency comparison of the two
 runtimes is mmdrconv.analysis.onnx_benchmark.
 """
 import copy
+import inspect
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -27,6 +34,7 @@ from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from .apis import codebase_of, model_for_measuring
+from .core.layers import DRConv
 from .datasets import check_dataset
 from .openmmlab import verify_checkpoint
 
@@ -52,9 +60,21 @@ class SegmentorLogits(nn.Module):
         return self.segmentor(inputs, None, mode='tensor')
 
 
-class DetectorFeatures(nn.Module):
-    """``inputs -> (feature per level)`` of an mmdet detector's backbone and
-    neck (``extract_feat``)."""
+def _head_output_kinds(head: nn.Module) -> List[str]:
+    """What a dense head's forward returns, one per-level list each: the
+    arguments of its ``loss_by_feat`` before the ground truth (mmdet 3.x's
+    contract: ``loss_by_feat(*self(x), batch_gt_instances, ...)``), e.g.
+    ['cls_scores', 'bbox_preds'] or, for FCOS, also 'centernesses'."""
+    names = list(inspect.signature(head.loss_by_feat).parameters)
+    return names[:names.index('batch_gt_instances')]
+
+
+class DetectorOutputs(nn.Module):
+    """``inputs -> raw outputs`` of an mmdet detector, per feature level and
+    without post-processing: a single-stage detector's dense head outputs
+    (``cls_scores_0``, ..., ``bbox_preds_0``, ...); a two-stage detector's
+    neck features (``feat0``, ...: the RoI heads' input) and RPN outputs
+    (``rpn_cls_scores_0``, ...); another detector's features alone."""
 
     def __init__(self, detector: nn.Module):
         super().__init__()
@@ -63,10 +83,31 @@ class DetectorFeatures(nn.Module):
                                                    False) else None
         if levels is None:
             levels = len(detector.backbone.out_indices)
-        self.output_names = tuple(f'feat{i}' for i in range(levels))
+        rpn_head = getattr(detector, 'rpn_head', None)
+        bbox_head = getattr(detector, 'bbox_head', None)
+        self.head, prefix = (rpn_head, 'rpn_') if rpn_head is not None else \
+            (bbox_head, '')
+        if self.head is not None and not hasattr(self.head, 'loss_by_feat'):
+            self.head = None  # not a dense head (DETR-like)
+        names = []
+        if self.head is None or rpn_head is not None:
+            names += [f'feat{i}' for i in range(levels)]
+        if self.head is not None:
+            names += [f'{prefix}{kind}_{i}'
+                      for kind in _head_output_kinds(self.head)
+                      for i in range(levels)]
+        self.output_names = tuple(names)
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(self.detector.extract_feat(inputs))
+        features = tuple(self.detector.extract_feat(inputs))
+        outputs = []
+        if self.head is None or getattr(self.detector, 'rpn_head',
+                                        None) is not None:
+            outputs += features
+        if self.head is not None:
+            for per_level in self.head(features):
+                outputs += per_level
+        return tuple(outputs)
 
 
 def load_model(config: str,
@@ -90,7 +131,36 @@ def deployable(cfg: Config, model: nn.Module) -> nn.Module:
     """The part of ``model`` that is exported, as a one-input module."""
     if codebase_of(cfg) == 'mmseg':
         return SegmentorLogits(model).eval()
-    return DetectorFeatures(model).eval()
+    return DetectorOutputs(model).eval()
+
+
+# Parts of a model that inference never runs: their DRConv layers are not
+# missing from an inference graph.
+TRAINING_ONLY = ('auxiliary_head', )
+
+
+def drconv_coverage(module: nn.Module, model: nn.Module,
+                    shape: Sequence[int]) -> Tuple[List[str], List[str]]:
+    """(DRConv layers of ``model`` that running ``module``, the part to
+    export, at ``shape`` = (H, W) reaches; those it does not, training-only
+    parts excepted), by name. The exported graph holds what the module runs,
+    so a layer it does not reach (e.g. in a RoI head) is not in the graph."""
+    layers = {id(m): n for n, m in model.named_modules()
+              if isinstance(m, DRConv)}
+    reached = set()
+    handles = [m.register_forward_hook(
+        lambda layer, args, out: reached.add(id(layer)))
+        for m in model.modules() if id(m) in layers]
+    try:
+        with torch.no_grad():
+            module(torch.randn(1, 3, *shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    run = [n for i, n in layers.items() if i in reached]
+    missing = [n for i, n in layers.items() if i not in reached and
+               not n.split('.')[0] in TRAINING_ONLY]
+    return run, missing
 
 
 def default_shape(cfg: Config) -> Tuple[int, int]:

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Iterator, Optional
 
+from .fileio import load_json
 from .outputs import check_output_dir
 
 LOCK_FILE = '.mmdrconv.lock'
@@ -42,11 +43,7 @@ def launcher_rank(launcher: str = 'none') -> int:
 
 
 def _holder(path: str) -> str:
-    try:
-        with open(path) as f:
-            info = json.loads(f.read() or '{}')
-    except (OSError, ValueError):
-        info = {}
+    info = load_json(path)
     if not info:
         return 'another process (it has not said which yet)'
     return (f"pid {info.get('pid')} on host {info.get('host')}, started "

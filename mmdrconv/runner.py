@@ -3,9 +3,13 @@
 The logic follows mmdet's and mmseg's own tools, for both tasks: the config's
 ``default_scope`` decides which conventions apply.
 """
+import difflib
 import logging
+import os
 import os.path as osp
-from typing import Optional
+import re
+import time
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config
@@ -13,15 +17,16 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS, init_default_scope
 from mmengine.runner import Runner
 
-from .apis import codebase_of
+from .apis import ConfigOptionError, accepted_options, codebase_of
 from .datasets import check_dataset
 from .datasets.data_root import align_evaluator_ann_files, set_data_root
 from .datasets.evaluation_check import EvaluationDataCheckHook
 from .openmmlab import (CheckpointError, use_cpu_distributed,
                         verify_checkpoint)
-from .outputs import check_output_dir, check_output_file
+from .outputs import OutputPathError, check_output_dir, check_output_file
 from .openmmlab.amp import (SLOW_BFLOAT16, amp_optim_wrapper,
                             cpu_has_native_bfloat16)
+from .openmmlab.randomness import RandomStateHook
 
 
 def default_work_dir(config_path: str) -> str:
@@ -33,9 +38,75 @@ class NothingToResumeError(FileNotFoundError):
     """--resume on a work dir without a checkpoint."""
 
 
+class EarlierRunError(RuntimeError):
+    """Training from scratch into a work dir that holds the checkpoints of
+    an earlier run."""
+
+
 RESUME_HELP = ('--resume alone resumes from the latest checkpoint in the '
                'work dir; --auto-resume does so when there is one and '
                'otherwise trains from scratch (as mmdet 2.x did)')
+# What mmengine's CheckpointHook writes into the work dir.
+_CHECKPOINT_FILE = re.compile(r'^((iter|epoch)_\d+|best_.+)\.pth$')
+EARLIER_RUNS = 'earlier_runs'
+
+
+def earlier_checkpoints(work_dir: str) -> List[str]:
+    """The checkpoint files (and ``last_checkpoint``) in ``work_dir``."""
+    if not osp.isdir(work_dir):
+        return []
+    return sorted(name for name in os.listdir(work_dir)
+                  if name == 'last_checkpoint' or
+                  _CHECKPOINT_FILE.match(name))
+
+
+def settle_work_dir(cfg: Config, start_over: bool = False,
+                    rank: int = 0) -> Optional[str]:
+    """Before training from scratch into ``cfg.work_dir``: if it holds the
+    checkpoints of an earlier run (e.g. one that was killed), raise
+    EarlierRunError, naming --resume, --auto-resume and --start-over.
+    Training afresh would overwrite them (and max_keep_ckpts then delete
+    them). With ``start_over`` they are moved, never deleted, to
+    ``WORK_DIR/earlier_runs/<time>/``, which is returned (rank 0 moves).
+    Call it holding the work dir (a live run's files are not to be moved).
+    Nothing to do when the run resumes."""
+    if cfg.get('resume'):
+        return None
+    found = earlier_checkpoints(cfg.work_dir)
+    if not found:
+        return None
+    if not start_over:
+        if 'last_checkpoint' in found:
+            resume = ('--resume (from its latest checkpoint, or --resume '
+                      'CKPT) or --auto-resume')
+        else:  # nothing names the latest: --resume alone would not find it
+            newest = max(found, key=lambda n: osp.getmtime(
+                osp.join(cfg.work_dir, n)))
+            resume = f'--resume {osp.join(cfg.work_dir, newest)}'
+        raise EarlierRunError(
+            f'{cfg.work_dir} holds the checkpoints of an earlier run '
+            f'({", ".join(found)}); training from scratch would overwrite '
+            f'them. To continue that run: {resume}; to train from scratch '
+            f'anyway: --start-over (they are moved to '
+            f'{cfg.work_dir}/{EARLIER_RUNS}/); or choose another --work-dir.')
+    if rank != 0:
+        return None
+    stamp = osp.join(cfg.work_dir, EARLIER_RUNS,
+                     time.strftime('%Y%m%d_%H%M%S'))
+    folder, number = stamp, 1
+    while osp.exists(folder):  # started over twice in one second
+        number += 1
+        folder = f'{stamp}_{number}'
+    os.makedirs(folder)
+    for name in found:
+        os.replace(osp.join(cfg.work_dir, name), osp.join(folder, name))
+    load_from = cfg.get('load_from')
+    if load_from and osp.dirname(osp.abspath(load_from)) == \
+            osp.abspath(cfg.work_dir) and osp.basename(load_from) in found:
+        cfg.load_from = osp.join(folder, osp.basename(load_from))
+    print_log(f'--start-over: moved the earlier run\'s {", ".join(found)} to '
+              f'{folder}', logger='current', level=logging.WARNING)
+    return folder
 
 
 def latest_checkpoint(work_dir: str) -> Optional[str]:
@@ -165,6 +236,8 @@ def build_runner(cfg: Config) -> Runner:
     else:
         runner = Runner.from_cfg(cfg)
     runner.register_hook(EvaluationDataCheckHook())
+    runner.register_hook(RandomStateHook())
+    check_checkpoint_hook_options(runner)
     if cfg.get('resume') and cfg.get('load_from'):
         # mmengine resumes non-strictly and then fails deep in the
         # optimizer (or trains a partly random model) on another config's
@@ -174,6 +247,25 @@ def build_runner(cfg: Config) -> Runner:
         except CheckpointError as error:
             raise type(error)(f'--resume: {error}') from None
     return runner
+
+
+def check_checkpoint_hook_options(runner: Runner) -> None:
+    """ConfigOptionError for options of a CheckpointHook that it does not
+    take. mmengine's keeps them (``**kwargs``) for Runner.save_checkpoint,
+    which takes none beyond what the hook passes: a typo such as
+    ``intervl=1`` fails only at the first save, after the first interval
+    of training, and that checkpoint is never written."""
+    from mmengine.hooks import CheckpointHook
+    for hook in runner.hooks:
+        if not isinstance(hook, CheckpointHook) or not hook.args:
+            continue
+        name = next(iter(hook.args))
+        close = difflib.get_close_matches(
+            name, sorted(accepted_options(type(hook)) or ()), n=1)
+        hint = f'; did you mean {close[0]!r}?' if close else ''
+        raise ConfigOptionError(
+            f'default_hooks.checkpoint: {type(hook).__name__} takes no '
+            f'option {name!r}{hint}')
 
 
 def _check_out_kind(cfg: Config, out: str) -> None:
@@ -188,16 +280,25 @@ def _check_out_kind(cfg: Config, out: str) -> None:
 
 
 def check_test_outputs(cfg: Config, out: Optional[str],
-                       show_dir: Optional[str]) -> None:
+                       show_dir: Optional[str],
+                       overwrite: bool = False) -> None:
     """tools/test.py's --out and --show-dir, checked before the evaluation
     (mmdet writes --out after it; mmseg's label maps and painted images fail
-    at the first batch written)."""
+    at the first batch written). An --out that holds results already (a
+    file; a folder with files) is refused unless ``overwrite``."""
     if out:
         _check_out_kind(cfg, out)
         if codebase_of(cfg) == 'mmdet':
             check_output_file(out, '--out')
+            held = osp.isfile(out)
         else:
             check_output_dir(out, '--out')
+            held = bool(os.listdir(out))
+        if held and not overwrite:
+            what = 'exists' if osp.isfile(out) else 'holds files already'
+            raise OutputPathError(
+                f'--out {out}: {what}; pass --overwrite to replace them, or '
+                'choose another --out')
     if show_dir:
         check_output_dir(show_dir, '--show-dir')
 

@@ -49,3 +49,20 @@ def test_analysis_tools_refuse_bad_sizes(capsys, tool, argv, error):
         _tool(tool).main(argv)
     assert exit_.value.code == 2
     assert error in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('module', ['benchmark', 'get_flops', 'suite_timing',
+                                    'generate_data', 'visualize_regions',
+                                    'benchmark_onnx'])
+def test_help_describes_the_tool_in_whole_sentences(module, capsys):
+    # The first docstring line alone cut the description mid-sentence
+    # ("... training-step time and peak").
+    import importlib
+    cli = importlib.import_module(f'mmdrconv.cli.{module}')
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(['--help'])
+    assert exit_.value.code == 0
+    text = ' '.join(capsys.readouterr().out.split())
+    first_paragraph = ' '.join(cli.__doc__.strip().split('\n\n')[0].split())
+    assert first_paragraph.endswith('.')
+    assert first_paragraph in text

@@ -2,7 +2,6 @@
 user gets wrong: output paths that are files, folders in use by another
 run, out-of-range counts, missing arguments of the launch scripts."""
 import importlib.util
-import json
 import os
 import os.path as osp
 import re
@@ -10,7 +9,7 @@ import subprocess
 
 import pytest
 
-from helpers import REPO, SEG
+from helpers import REPO, SEG, start_holder
 
 
 def tool(path):
@@ -57,7 +56,6 @@ def test_work_dirs_that_are_files(afile, tmp_path, monkeypatch):
 def test_train_generate_and_suite_refuse_a_folder_in_use(tmp_path,
                                                          monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from test_runlock import start_holder
     holder = start_holder(tmp_path)
     try:
         from mmdrconv.cli import generate_data, train
@@ -184,15 +182,6 @@ def test_missing_data_message_names_only_options_that_exist(tmp_path):
     assert export.cfg_options and train.data_root is None
     for option in set(re.findall(r'--[a-z-]+', message)):
         assert option in ('--data-root', '--cfg-options'), option
-
-
-def test_suite_result_files_that_are_not_objects_are_redone(tmp_path):
-    from mmdrconv.suite.run import _load_json
-    for text in ('[]', '"ok"', '{"status": "o', ''):
-        (tmp_path / 'r.json').write_text(text)
-        assert _load_json(str(tmp_path / 'r.json')) is None
-    (tmp_path / 'r.json').write_text(json.dumps(dict(status='ok')))
-    assert _load_json(str(tmp_path / 'r.json')) == dict(status='ok')
 
 
 def test_segmentation_out_must_be_a_folder():

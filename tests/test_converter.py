@@ -10,7 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdrconv import DRConv, convert_to_drconv
-from mmdrconv.core.converter import plan_conversion
+from mmdrconv.core.converter import (UntrainedParametersError,
+                                     plan_conversion)
 from mmdrconv.core.layers import GeneratedFilterDRConv, ModulatedDRConv
 
 
@@ -113,13 +114,12 @@ def test_wildcard_converts_what_it_can_and_warns_about_convs_it_cannot():
     with torch.no_grad():
         for name, expected in before.items():
             torch.testing.assert_close(getattr(model, name)(x), expected)
-    # Converting again must not touch the DRConvs' own guide convs.
-    with pytest.raises(ValueError) as error:
-        convert_to_drconv(model, include=['stem*', 'block.*'])
-    assert "'stem*' converts nothing" in str(error.value)
-    assert 'stem: already a DRConv' in str(error.value)
-    assert "stem.guide: part of the DRConv 'stem'" in str(error.value)
+    # Converting again is harmless: it must not touch the DRConvs' own
+    # guide convs, nor refuse patterns that match only converted layers.
+    layers = dict(model.named_modules())
+    convert_to_drconv(model, include=['stem*', 'block.*'])
     assert type(model.stem.guide) is nn.Conv2d
+    assert dict(model.named_modules()) == layers
 
 
 def test_converter_without_warning_when_everything_converts():
@@ -368,3 +368,173 @@ def test_reparametrised_conv_is_refused():
     assert any('leaves 1 convolution(s) unconverted' in str(r.message)
                for r in record)
     assert model[0] is conv and isinstance(model[1], DRConv)
+
+
+# ------------------------------------------------- converting twice, weights
+@pytest.mark.parametrize('generator', ['modulated', 'mixture'])
+def test_converting_twice_with_the_defaults_is_harmless(generator):
+    # The issue's case: a second convert_to_drconv(model) with include='*'
+    # raised "converts nothing" although converting twice is documented as
+    # harmless.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        convert_to_drconv(model, region_num=2, generator=generator)
+    layers = dict(model.named_modules())
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # and silently
+        assert convert_to_drconv(model) is model
+    assert dict(model.named_modules()) == layers
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    # A pattern matching no conv at all is still a mistake.
+    with pytest.raises(ValueError, match="'1' names a module that cannot"):
+        convert_to_drconv(model, include=['1'])
+
+
+@pytest.mark.parametrize('generator', ['mixture', 'paper'])
+def test_generated_filters_warn_that_the_weights_are_dropped(generator):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 1))
+    with pytest.warns(UserWarning) as record:
+        convert_to_drconv(model, region_num=2, generator=generator)
+    messages = [str(r.message) for r in record]
+    assert messages == [
+        f"convert_to_drconv: generator='{generator}' makes new filters, so "
+        "the weights of 2 converted conv(s) are not used and their values "
+        "(pretrained or trained) are dropped: '0', '1'. "
+        "generator='modulated' (the default) keeps them."]
+    assert record[0].filename == __file__  # points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # the default keeps the weights
+        convert_to_drconv(nn.Conv2d(3, 4, 3), region_num=2)
+
+
+def test_config_level_conversion_of_a_new_model_does_not_warn():
+    pytest.importorskip('mmcv')
+    import mmcv.cnn  # noqa: F401 (registers Conv2d)
+    from mmdrconv.openmmlab.registry import build_converted
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        model = build_converted(
+            dict(type='Conv2d', in_channels=3, out_channels=4,
+                 kernel_size=3), drconv=dict(region_num=2,
+                                             generator='mixture'))
+    assert isinstance(model, GeneratedFilterDRConv)
+
+
+# ------------------------------------------- converting after the optimizer
+def trainable_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(8, 2, 1))
+
+
+def train(model, optimizer, steps=5):
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(4, 3, 8, 8, generator=generator)
+        target = torch.randn(4, 2, 8, 8, generator=generator)
+        optimizer.zero_grad()
+        F.mse_loss(model(x), target).backward()
+        optimizer.step()
+
+
+def new_parameters(layer):
+    return {n: p for n, p in layer.named_parameters()
+            if n not in ('weight', 'bias')}
+
+
+@pytest.mark.parametrize('generator', ['modulated', 'mixture'])
+def test_optimizer_argument_trains_the_new_parameters(generator):
+    # The issue's case: SGD built first, then convert_to_drconv(include='2'):
+    # the guide and generator got gradients but never changed.
+    model = trainable_model()
+    optimizer = torch.optim.SGD(
+        [dict(params=list(model[0].parameters()), lr=0.0),
+         dict(params=list(model[2].parameters()) +
+              list(model[4].parameters()), lr=0.05, momentum=0.9,
+              weight_decay=1e-4)])
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        convert_to_drconv(model, include='2', region_num=4,
+                          generator=generator, optimizer=optimizer)
+    layer = model[2]
+    new = new_parameters(layer)
+    assert new
+    # They joined the converted conv's group: its lr, momentum and decay,
+    # and the scheduler built before steps them too.
+    group = optimizer.param_groups[1]
+    assert all(any(p is q for q in group['params']) for p in new.values())
+    assert len(optimizer.param_groups) == 2
+    before = {n: p.detach().clone() for n, p in new.items()}
+    train(model, optimizer, steps=1)
+    scheduler.step()
+    assert group['lr'] == 0.025
+    train(model, optimizer, steps=4)
+    for name, param in new.items():
+        assert not torch.equal(param, before[name]), name
+
+
+def test_optimizer_built_first_without_the_argument_is_an_error():
+    model = trainable_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    convert_to_drconv(model, include='2', region_num=4)
+    guide = model[2].guide.weight.detach().clone()
+    with pytest.raises(UntrainedParametersError) as error:
+        train(model, optimizer, steps=5)
+    message = str(error.value)
+    assert message.startswith("SGD trains the parameters of the convs "
+                              "converted to DRConv ('2'), but no optimizer "
+                              "holds the DRConv layers' new parameters")
+    assert 'convert_to_drconv(..., optimizer=optimizer)' in message
+    assert torch.equal(model[2].guide.weight, guide)  # indeed untrained
+
+
+def test_optimizer_built_after_converting_is_not_an_error():
+    model = trainable_model()
+    convert_to_drconv(model, include='2', region_num=4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    guide = model[2].guide.weight.detach().clone()
+    train(model, optimizer, steps=3)
+    assert not torch.equal(model[2].guide.weight, guide)
+
+
+def test_a_second_optimizer_for_the_new_parameters_is_not_an_error():
+    model = trainable_model()
+    main = torch.optim.SGD(model.parameters(), lr=0.05)
+    convert_to_drconv(model, include='2', region_num=4)
+    extra = torch.optim.Adam(new_parameters(model[2]).values(), lr=1e-3)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        x = torch.randn(2, 3, 8, 8, generator=generator)
+        for optimizer in (main, extra):
+            optimizer.zero_grad()
+        model(x).square().mean().backward()
+        main.step()
+        extra.step()
+
+
+def test_optimizer_of_only_other_layers_is_not_an_error():
+    # Layers left out of the optimizer on purpose (conv and DRConv alike).
+    model = trainable_model()
+    optimizer = torch.optim.SGD(model[4].parameters(), lr=0.05)
+    convert_to_drconv(model, include='2', region_num=4)
+    train(model, optimizer, steps=3)
+
+
+def test_optimizer_without_the_conv_is_refused_before_converting():
+    model = trainable_model()
+    optimizer = torch.optim.SGD(model[4].parameters(), lr=0.05)
+    with pytest.raises(ValueError, match=r"optimizer= holds no parameter of "
+                       r"'2', so there is no param group"):
+        convert_to_drconv(model, include='2', region_num=4,
+                          optimizer=optimizer)
+    assert type(model[2]) is nn.Conv2d  # nothing changed
+    frozen = trainable_model()
+    frozen[2].requires_grad_(False)
+    convert_to_drconv(frozen, include='2', region_num=4,
+                      optimizer=optimizer)  # a frozen conv needs none
+    assert not any(p.requires_grad for p in frozen[2].parameters())

@@ -197,7 +197,10 @@ def export_tool(*args):
 
 @pytest.mark.parametrize('config,root,outputs,shape,image_shape,mismatch', [
     (SEG, 'cityscapes', ['seg_logits'], (96, 160), (1, 3, 64, 128), True),
-    (DET, 'coco', [f'feat{i}' for i in range(5)], (96, 96), (1, 3, 128, 128),
+    # Two-stage: the RoI heads' input (the neck's features) and the RPN.
+    (DET, 'coco', [f'feat{i}' for i in range(5)] +
+     [f'rpn_{kind}_{i}' for kind in ('cls_scores', 'bbox_preds')
+      for i in range(5)], (96, 96), (1, 3, 128, 128),
      False),  # the failure path once is enough (it costs a model load)
 ])
 def test_tool_exports_and_verifies(config, root, outputs, shape, image_shape,
@@ -303,3 +306,73 @@ def test_graph_breaks_are_the_documented_ones():
     for reason in explain.break_reasons:
         assert 'disable' in reason.reason, reason.reason
         assert reason.user_stack[-1].filename.startswith(OPS_DIR), reason
+
+
+# --- detectors' dense heads -----------------------------------------------
+
+def config_with(tmp_path, base, model):
+    """A config inheriting the synthetic ``base`` with ``model`` merged."""
+    path = tmp_path / 'config.py'
+    path.write_text(f"_base_ = '{REPO}/configs/synthetic/{base}'\n"
+                    f'model = {model!r}\n')
+    return str(path)
+
+
+def test_tool_exports_a_single_stage_detectors_dense_head(synthetic_data,
+                                                          tmp_path):
+    # The issue's case: DRConv in RetinaNet's head only. The graph used to
+    # hold backbone + neck alone (no DRConv) and the tool said it passed.
+    config = config_with(tmp_path, 'retinanet_r50-w16_fpn_synthetic-coco.py',
+                         dict(bbox_head=dict(conv_cfg=dict(type='DRConv',
+                                                           region_num=4))))
+    checkpoint = random_checkpoint(config, tmp_path / 'model.pth')
+    out = tmp_path / 'retinanet.onnx'
+    code, log = export_tool(
+        config, checkpoint, out, '--shape', 256, 256, '--verify',
+        '--cfg-options',
+        f'test_dataloader.dataset.data_root={synthetic_data}/coco/')
+    assert code == 0, log
+    # Raw per-level outputs of the head (stacked_convs=2 in both branches:
+    # 4 DRConv layers), checked in ONNX Runtime at other sizes and on an
+    # image of the test set.
+    names = [f'{kind}_{i}' for kind in ('cls_scores', 'bbox_preds')
+             for i in range(5)]
+    assert f'outputs: {", ".join(names)}; DRConv layers in the graph: 4)' \
+        in log
+    assert 'dynamic size check passed' in log
+    assert 'verification passed' in log
+    for name in names:
+        assert f'{name}: shape (1, 36, ' in log  # 9 anchors x (4 classes|4)
+    graph = standard_ops_only(out)
+    assert [o.name for o in graph.output] == names
+
+
+def test_tool_refuses_a_model_whose_drconv_the_graph_leaves_out(tmp_path):
+    # DRConv in Mask R-CNN's mask head: the RoI heads need the boxes of the
+    # post-processing, so the graph cannot hold them. Refused before the
+    # export, naming them.
+    config = config_with(tmp_path, 'mask-rcnn_r50-w16_fpn_synthetic-coco.py',
+                         dict(roi_head=dict(mask_head=dict(conv_cfg=dict(
+                             type='DRConv', region_num=4)))))
+    checkpoint = random_checkpoint(config, tmp_path / 'model.pth')
+    out = tmp_path / 'x.onnx'
+    code, log = export_tool(config, checkpoint, out, '--shape', 128, 128)
+    assert code and log.startswith(
+        "refusing to export: 4 of the model's 4 DRConv layers are in parts of "
+        'the model that the graph does not run')
+    assert log.endswith(
+        ', '.join(f'roi_head.mask_head.convs.{i}.conv' for i in range(4)) +
+        '. Pass --allow-missing-drconv to export the rest anyway.')
+    assert not out.exists()
+
+
+def test_tool_verify_checks_its_data_before_exporting(tmp_path):
+    checkpoint = random_checkpoint(SEG, tmp_path / 'model.pth')
+    out = tmp_path / 'x.onnx'
+    code, log = export_tool(SEG, checkpoint, out, '--shape', 64, 64,
+                            '--verify', '--cfg-options',
+                            'test_dataloader.dataset.data_root='
+                            f'{tmp_path}/nowhere/')
+    assert code and log.startswith('--verify: ') and 'not found' in log
+    assert f'{tmp_path}/nowhere' in log
+    assert not out.exists()  # failed before writing the graph

@@ -168,3 +168,44 @@ def test_tool_refuses_a_trace_size_too_small_for_the_stride(tmp_path):
     assert code and '--shape 8 8 is too small' in log, log
     assert '--shape 16 16' in log
     assert not out.exists()
+
+
+# --- direct exports with named dynamic dimensions -------------------------
+
+NAMED_DIMS = ({0: torch.export.Dim('B', max=64),
+               2: torch.export.Dim('H', min=8, max=1024),
+               3: torch.export.Dim('W', min=8, max=1024)}, )
+
+
+@pytest.mark.parametrize('generator', ['modulated', 'mixture', 'paper'])
+@pytest.mark.parametrize('strict', [False, True])
+def test_torch_export_with_named_dims_keeps_them_dynamic(generator, strict):
+    # Traced at 20 x 18 (360 output pixels: a 3x3 mixture layer builds
+    # filters there in eager mode), run at other batch and spatial sizes.
+    # Non-strict export used to refuse named dims ("marked B as dynamic but
+    # your code specialized it": int() of the sizes), and the mixture layer
+    # chose its algorithm by the traced size, a guard the other sizes fail.
+    layer = randomize(DRConv(4, 6, 3, region_num=3,
+                             generator=generator)).eval()
+    with torch.no_grad():
+        program = torch.export.export(layer, (torch.randn(2, 4, 20, 18), ),
+                                      dynamic_shapes=NAMED_DIMS,
+                                      strict=strict)
+        for shape in [(1, 4, 9, 13), (3, 4, 33, 8), (1, 4, 40, 41)]:
+            x = torch.randn(shape)
+            torch.testing.assert_close(program.module()(x), layer(x),
+                                       rtol=0, atol=1e-5)
+
+
+def test_onnx_export_with_named_dims_runs_at_other_sizes(tmp_path):
+    # The issue's case: the dynamo ONNX exporter with named Dims used to
+    # return a graph fixed at the trace size for the 'paper' generator.
+    module = Deployable(randomize(DRConv(3, 6, 3, padding=1, region_num=4,
+                                         generator='paper'))).eval()
+    path = str(tmp_path / 'paper.onnx')
+    with torch.no_grad():
+        torch.onnx.export(module, (torch.randn(2, 3, 12, 10), ), path,
+                          dynamo=True, input_names=['inputs'],
+                          dynamic_shapes=NAMED_DIMS, external_data=False)
+    assert verify_dynamic_sizes(module, path, (12, 10)) == \
+        other_sizes((12, 10))

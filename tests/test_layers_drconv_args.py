@@ -158,3 +158,20 @@ def test_old_keys_pass_the_checkpoint_check_of_the_tools():
     del old['conv.filter_generator.fc1.bias']
     assert 'conv.channel_scale_generator.fc1.bias' in \
         checkpoint_mismatch(model, old)
+
+
+def test_a_mixture_state_dict_into_a_modulated_layer_names_real_keys():
+    # The legacy rename (filter_generator -> channel_scale_generator) used
+    # to apply to the mixture's own filter_generator keys, so the load
+    # reported "unexpected" keys that are in neither the file nor the model.
+    mixture = DRConv(4, 6, 3, padding=1, region_num=2, generator='mixture')
+    modulated = DRConv(4, 6, 3, padding=1, region_num=2)
+    state = mixture.state_dict()
+    result = modulated.load_state_dict(state, strict=False)
+    assert sorted(result.unexpected_keys) == sorted(
+        k for k in state if k not in modulated.state_dict())
+    assert set(result.unexpected_keys) == {
+        'filter_generator.bases', 'filter_generator.routing.weight',
+        'filter_generator.routing.bias'}
+    assert sorted(result.missing_keys) == sorted(
+        k for k in modulated.state_dict() if k not in state)

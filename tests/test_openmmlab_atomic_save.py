@@ -100,3 +100,21 @@ def test_ctrl_c_while_saving_leaves_the_previous_file(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic_save.torch, 'save', real_save)
     assert os.listdir(tmp_path) == ['iter_1.pth']
     assert torch.load(path, weights_only=True)['meta']['iter'] == 1
+
+
+def test_a_checkpoint_another_run_wrote_is_kept_not_replaced(tmp_path):
+    # A run resumed from an older checkpoint reaches the iteration of a
+    # newer one of the run it continues (or any run saves under a name an
+    # earlier one used): that file is not this run's to replace.
+    (tmp_path / 'iter_2.pth').write_bytes(b'an earlier run')
+    (tmp_path / 'iter_2.earlier.pth').write_bytes(b'an even earlier one')
+    runner = _toy_runner(tmp_path, max_iters=3)
+    runner.train()
+    names = sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth'))
+    # Its own iter_1 and iter_2 were rotated out (max_keep_ckpts=1).
+    assert names == ['iter_2.earlier.pth', 'iter_2.earlier2.pth',
+                     'iter_3.pth']
+    assert (tmp_path / 'iter_2.earlier2.pth').read_bytes() == \
+        b'an earlier run'
+    assert (tmp_path / 'iter_2.earlier.pth').read_bytes() == \
+        b'an even earlier one'

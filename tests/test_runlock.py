@@ -1,45 +1,13 @@
 """mmdrconv.runlock: one run per work dir / suite dir / data folder, and a
 crashed run leaves nothing locked."""
-import multiprocessing
 import os
-import signal
 import socket
-import time
 
 import pytest
 
+from helpers import start_holder
 from mmdrconv.runlock import (FolderInUseError, LOCK_FILE, hold_folder,
                               launcher_rank)
-
-
-def _hold(folder, held, shared=False):
-    with hold_folder(folder, 'work dir', shared=shared):
-        held.set()
-        time.sleep(60)
-
-
-class Holder:
-    """Another process holding ``folder`` (forked: no imports to wait for);
-    started once it holds it."""
-
-    def __init__(self, folder, shared=False):
-        context = multiprocessing.get_context('fork')
-        held = context.Event()
-        self.process = context.Process(target=_hold,
-                                       args=(str(folder), held, shared))
-        self.process.start()
-        assert held.wait(30)
-        self.pid = self.process.pid
-
-    def kill(self):
-        os.kill(self.pid, signal.SIGKILL)  # no clean-up runs
-
-    def wait(self):
-        self.process.join()
-
-
-def start_holder(folder, shared=False):
-    return Holder(folder, shared)
 
 
 def test_a_folder_held_by_another_run_is_refused_naming_it(tmp_path):

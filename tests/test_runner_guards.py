@@ -2,6 +2,7 @@
 (mmdrconv.runner): what --resume resumes from, and that outputs can be
 written."""
 import os
+import os.path as osp
 
 import pytest
 import torch
@@ -119,3 +120,80 @@ def test_test_tool_refuses_a_bad_show_dir_before_evaluating(tmp_path):
         main([SEG, str(tmp_path / 'none.pth'), '--show-dir', str(afile)])
     assert str(exit_.value.code).endswith(
         f'--show-dir {afile}: exists and is not a folder')
+
+
+def test_out_holding_results_is_refused_unless_overwrite(tmp_path, cfgs):
+    # tools/test.py --out replaced an existing file without a word.
+    pkl = tmp_path / 'p.pkl'
+    pkl.write_bytes(b'earlier predictions')
+    with pytest.raises(OutputPathError, match=f'^--out {pkl}: exists; pass '
+                       '--overwrite to replace them'):
+        check_test_outputs(cfgs['det'], str(pkl), None)
+    check_test_outputs(cfgs['det'], str(pkl), None, overwrite=True)
+    assert pkl.read_bytes() == b'earlier predictions'  # checked, not written
+    maps = tmp_path / 'maps'
+    check_test_outputs(cfgs['seg'], str(maps), None)  # new: fine
+    check_test_outputs(cfgs['seg'], str(maps), None)  # empty: fine
+    (maps / 'a.png').write_bytes(b'')
+    with pytest.raises(OutputPathError, match='holds files already'):
+        check_test_outputs(cfgs['seg'], str(maps), None)
+    check_test_outputs(cfgs['seg'], str(maps), None, overwrite=True)
+
+
+def test_test_tool_refuses_an_existing_out_before_evaluating(tmp_path):
+    from mmdrconv.cli.test import main
+    out = tmp_path / 'p.pkl'
+    out.write_bytes(b'')
+    with pytest.raises(SystemExit) as exit_:
+        main([DET, str(tmp_path / 'none.pth'), '--out', str(out)])
+    assert str(exit_.value.code).endswith(
+        f'--out {out}: exists; pass --overwrite to replace them, or choose '
+        'another --out')
+
+
+# ----------------------------------------------------- an earlier run's files
+def test_training_afresh_over_an_earlier_run_is_refused(tmp_path, cfgs):
+    from mmdrconv.runner import EarlierRunError, settle_work_dir
+    cfg = cfgs['seg'].copy()
+    cfg.work_dir = str(tmp_path)
+    assert settle_work_dir(cfg) is None  # empty: nothing to do
+    (tmp_path / 'iter_4.pth').write_bytes(b'weights')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+    (tmp_path / 'notes.pth.txt').write_text('')  # not a checkpoint
+    with pytest.raises(EarlierRunError) as error:
+        settle_work_dir(cfg)
+    assert str(error.value).startswith(
+        f'{tmp_path} holds the checkpoints of an earlier run (iter_4.pth, '
+        'last_checkpoint); training from scratch would overwrite them. To '
+        'continue that run: --resume (from its latest checkpoint, or '
+        '--resume CKPT) or --auto-resume; to train from scratch anyway: '
+        '--start-over')
+    assert (tmp_path / 'iter_4.pth').read_bytes() == b'weights'
+    # Without last_checkpoint, --resume / --auto-resume would not find it.
+    os.rename(tmp_path / 'last_checkpoint', tmp_path / 'kept')
+    with pytest.raises(EarlierRunError, match=r'\(iter_4.pth\); .* To '
+                       f'continue that run: --resume {tmp_path}/iter_4.pth; '
+                       'to train from scratch anyway: --start-over'):
+        settle_work_dir(cfg)
+    os.rename(tmp_path / 'kept', tmp_path / 'last_checkpoint')
+    resumed = cfg.copy()
+    resumed.resume = True
+    assert settle_work_dir(resumed) is None  # continuing it: fine
+    assert settle_work_dir(cfg, start_over=True, rank=1) is None  # rank 0's
+    assert (tmp_path / 'iter_4.pth').exists()
+    # --start-over: moved aside, never deleted; load_from follows its file.
+    cfg.load_from = str(tmp_path / 'iter_4.pth')
+    folder = settle_work_dir(cfg, start_over=True)
+    assert osp.dirname(folder) == str(tmp_path / 'earlier_runs')
+    assert sorted(os.listdir(folder)) == ['iter_4.pth', 'last_checkpoint']
+    assert cfg.load_from == osp.join(folder, 'iter_4.pth')
+    assert sorted(os.listdir(tmp_path)) == ['earlier_runs', 'notes.pth.txt']
+    assert settle_work_dir(cfg) is None
+
+
+def test_train_tool_start_over_excludes_resume(capsys):
+    from mmdrconv.cli.train import parse_args
+    assert parse_args([SEG, '--start-over']).start_over
+    with pytest.raises(SystemExit):
+        parse_args([SEG, '--start-over', '--resume'])
+    assert 'not allowed with argument' in capsys.readouterr().err

@@ -12,8 +12,8 @@ import sys
 import time
 
 import pytest
+from helpers import REPO, smoke_suite
 from slurm_cluster import PARTITION, Cluster, unavailable
-from test_suite import REPO, smoke_suite
 
 # One cluster, started once, on one pytest-xdist worker.
 pytestmark = pytest.mark.xdist_group('slurm')
@@ -258,3 +258,35 @@ def test_slurm_options_are_checked(capsys):
             main(['configs/suites/smoke.py', *argv])
         assert exit_.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_cluster_without_gpus_is_told_to_pass_gpus_per_cell_0(
+        tmp_path, monkeypatch):
+    """sbatch's refusal of --gres=gpu (a partition without GPUs) names the
+    option that fixes it; other refusals name the options to check."""
+    from mmdrconv.suite.jobs import Job, SuiteError
+    from mmdrconv.suite.slurm import SlurmJob, SlurmOptions, submit
+    tools = tmp_path / 'bin'
+    tools.mkdir()
+    sbatch = tools / 'sbatch'
+    sbatch.write_text(
+        '#!/bin/sh\necho "sbatch: error: Batch job submission failed: '
+        'Invalid generic resource (gres) specification" >&2\nexit 1\n')
+    sbatch.chmod(0o755)
+    monkeypatch.setenv('PATH', f"{tools}:{os.environ['PATH']}")
+    job = Job('cell', 'det | a | seed 0', '[t 1/1]', str(tmp_path / 'cell'),
+              ['true'], str(tmp_path / 'cell/cell_result.json'), {})
+    with pytest.raises(SuiteError) as error:
+        submit(SlurmJob(job, gpus=1, tasks=1, command=['true']),
+               SlurmOptions(partition='cpu'))
+    assert str(error.value).endswith(
+        "Invalid generic resource (gres) specification (it asks for 1 "
+        "GPU(s) (--gres=gpu), which partition 'cpu' does not offer; on a "
+        'cluster without GPUs pass --gpus-per-cell 0 (each cell one CPU '
+        'process))')
+    with pytest.raises(SuiteError) as error:
+        submit(SlurmJob(job, gpus=0, tasks=1, command=['true']),
+               SlurmOptions(partition='cpu'))
+    assert str(error.value).endswith('(check --partition, --gpus-per-cell, '
+                                     '--cpus-per-cell, --time and '
+                                     '--sbatch-args)')

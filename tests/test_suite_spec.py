@@ -57,10 +57,10 @@ def test_suite_unknown_keys_and_variants_are_named(tmp_path):
 
 def test_suite_passes_its_data_root_to_every_cell(tmp_path):
     from mmdrconv.suite import load_suite
-    from mmdrconv.suite.run import _cell_command
+    from mmdrconv.suite.jobs import cell_command
     suite = load_suite(_suite(tmp_path, root='/data/my-coco'))
     for cell in suite.cells():
-        command = _cell_command(suite, cell, resume=False)
+        command = cell_command(suite, cell)
         assert command[command.index('--data-root') + 1] == '/data/my-coco'
         # the task's metrics, also on each half of the val set
         start = command.index('--split-half') + 1
@@ -82,7 +82,7 @@ def test_suite_metric_the_evaluator_does_not_produce_fails_the_task(
         tmp_path, synthetic_data, monkeypatch):
     """A typo in a metric name: the task fails naming the keys the evaluator
     produced, and its remaining cells do not train."""
-    from mmdrconv.suite import run as suite_run
+    from mmdrconv.suite import launchers, run as suite_run
     launched = []
 
     def fake_cell_process(command, log_file, prefix, threads=None):
@@ -94,7 +94,7 @@ def test_suite_metric_the_evaluator_does_not_produce_fails_the_task(
                            iters=2, train_time_per_iter=0.1), f)
         return 0, ''
 
-    monkeypatch.setattr(suite_run, '_stream', fake_cell_process)
+    monkeypatch.setattr(launchers, 'stream', fake_cell_process)
     path = _suite(tmp_path, root=str(synthetic_data / 'coco'),
                   metrics="['coco/bbox_map']")
     report = suite_run.run_suite(path, str(tmp_path / 'out'),
@@ -114,7 +114,7 @@ def test_suite_reruns_a_cell_whose_result_file_was_cut_short(
         tmp_path, synthetic_data, monkeypatch):
     """Killed while writing cell_result.json: the next run redoes the cell
     (it resumes from its checkpoint) instead of failing on the JSON."""
-    from mmdrconv.suite import run as suite_run
+    from mmdrconv.suite import launchers, run as suite_run
     launched = []
 
     def fake_cell_process(command, log_file, prefix, threads=None):
@@ -125,7 +125,7 @@ def test_suite_reruns_a_cell_whose_result_file_was_cut_short(
                            iters=2, train_time_per_iter=0.1), f)
         return 0, ''
 
-    monkeypatch.setattr(suite_run, '_stream', fake_cell_process)
+    monkeypatch.setattr(launchers, 'stream', fake_cell_process)
     path = _suite(tmp_path, root=str(synthetic_data / 'coco'))
     out = tmp_path / 'out'
     suite_run.run_suite(path, str(out), skip_profile=True)
@@ -145,3 +145,28 @@ def test_suite_seeds_must_be_distinct_ints(tmp_path, seeds):
     with pytest.raises(ValueError, match='seeds must be a non-empty list of '
                        'distinct ints'):
         load_suite(_suite_file(tmp_path, text))
+
+
+def test_the_old_launcher_key_loads_with_a_deprecation_message(tmp_path):
+    """The suite file's launcher=dict(type='torchrun') is now named
+    distributed (--launcher is where cells run)."""
+    from mmdrconv.suite import load_suite
+    text = SUITE.format(root='r', dataset='coco', metrics="['m']", det=DET)
+    old = _suite_file(tmp_path, text + "suite['launcher'] = dict("
+                      "type='torchrun', gpus=2)\n")
+    with pytest.warns(FutureWarning, match=r'launcher=dict\(...\) is now '
+                      r'named distributed=dict\(...\); rename it'):
+        suite = load_suite(old)
+    assert suite.distributed == dict(type='torchrun', gpus=2)
+    for extra, error in (
+            ("suite['distributed'] = dict(type='torchrn')",
+             "distributed type must be 'torchrun', got 'torchrn'"),
+            ("suite['distributed'] = dict(type='torchrun', gpus=0)",
+             'distributed gpus must be a positive int, got 0'),
+            ("suite['distributed'] = dict(type='torchrun', gpu=2)",
+             r"distributed: unknown key\(s\) \['gpu'\]"),
+            ("suite['distributed'] = suite['launcher'] = "
+             "dict(type='torchrun')",
+             'suite has both distributed and its old name launcher')):
+        with pytest.raises(ValueError, match=error):
+            load_suite(_suite_file(tmp_path, text + extra + '\n'))

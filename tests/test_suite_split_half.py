@@ -8,6 +8,8 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
+from helpers import fabricated_suite
+
 
 def test_evaluation_se_against_hand_computed_values():
     from mmdrconv.suite.stats import evaluation_se
@@ -136,10 +138,8 @@ def test_an_evaluator_of_several_metrics_halves_each_ones_keys():
 
 
 def test_report_sets_evaluation_noise_beside_seed_noise(tmp_path):
-    from test_suite import _fabricated_suite
-
     from mmdrconv.suite.report import write_report
-    suite, cells, results, profiles = _fabricated_suite(tmp_path)
+    suite, cells, results, profiles = fabricated_suite(tmp_path)
     # Halves of the final value: +-0.02 around it for the twin, +-0.04
     # for drconv; the other variants evaluated no halves.
     spread = dict(standard=0.02, drconv=0.04)
@@ -169,14 +169,12 @@ def test_report_sets_evaluation_noise_beside_seed_noise(tmp_path):
         pytest.approx(0.02)
     assert lines['worse']['diff_evaluation_se'] == ''
     # drconv's "ahead" (+0.097) is well outside 1.96 x 0.02: no caveat.
-    assert 'seeds 0, 1, 2: ahead.' in text
+    assert 'seeds 0, 1, 2 (p 0.00822, Holm-adjusted 0.0247): ahead.' in text
 
 
 def test_a_verdict_within_the_validation_sets_noise_says_so(tmp_path):
-    from test_suite import _fabricated_suite
-
     from mmdrconv.suite.report import write_report
-    suite, cells, results, profiles = _fabricated_suite(tmp_path)
+    suite, cells, results, profiles = fabricated_suite(tmp_path)
     for cell, result in zip(cells, results):
         # Halves +-0.02 (twin) and +-0.12 (drconv): the difference's halves
         # are +0.10 / -0.10 around it, se 0.10, and 1.96 x 0.10 > 0.097.
@@ -190,8 +188,10 @@ def test_a_verdict_within_the_validation_sets_noise_says_so(tmp_path):
     assert rows['drconv']['difference']['acc']['evaluation_se'] == \
         pytest.approx(0.10)
     text = open(report['markdown']).read()
-    assert "over seeds 0, 1, 2: ahead; but the validation set's own " \
+    assert "over seeds 0, 1, 2 (p 0.00822, Holm-adjusted 0.0247): ahead; " \
+        "but the validation set's own " \
         'standard error of this difference, 0.100, is as large as that: ' \
         'confirm it on more or other validation images.' in text
     # No halves for "worse": its "behind" stands without a caveat.
-    assert 'over seeds 0, 1, 2: behind.' in text
+    assert 'over seeds 0, 1, 2 (p 0.00332, Holm-adjusted 0.0133): behind.' \
+        in text

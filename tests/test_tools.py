@@ -22,11 +22,11 @@ def data(synthetic_data):
     return synthetic_data
 
 
-def data_options(root, max_iters, coco=False):
+def data_options(root, max_iters, coco=False, val_interval=None):
     options = [f'train_cfg.max_iters={max_iters}',
-               f'train_cfg.val_interval={max_iters}',
+               f'train_cfg.val_interval={val_interval or max_iters}',
                'default_hooks.checkpoint.interval=2',
-               'train_dataloader.batch_size=2']
+               'train_dataloader.batch_size=2', 'randomness.seed=0']
     options += [f'{loader}.dataset.data_root={root}'
                 for loader in ('train_dataloader', 'val_dataloader',
                                'test_dataloader')]
@@ -37,12 +37,14 @@ def data_options(root, max_iters, coco=False):
     return options
 
 
-def det_options(data, max_iters):
-    return data_options(f'{data}/coco/', max_iters, coco=True)
+def det_options(data, max_iters, val_interval=None):
+    return data_options(f'{data}/coco/', max_iters, coco=True,
+                        val_interval=val_interval)
 
 
-def seg_options(data, max_iters):
-    return data_options(f'{data}/cityscapes/', max_iters)
+def seg_options(data, max_iters, val_interval=None):
+    return data_options(f'{data}/cityscapes/', max_iters,
+                        val_interval=val_interval)
 
 
 def free_port():
@@ -71,6 +73,13 @@ def test_detection_train_interrupt_resume_test(data, tmp_path):
               '--cfg-options', *det_options(data, 4))
     assert 'resumed epoch: 0, iter: 2' in log
     assert_resumed_everything(osp.join(work_dir, 'iter_4.pth'), 4)
+    # The same run without the interruption, validating at iteration 2
+    # after its checkpoint (the resumed run does not): bit for bit the same
+    # (RPN / RoI sampling, augmentation; validation draws no numbers).
+    run('tools/train.py', DET, '--work-dir', str(tmp_path / 'whole'),
+        '--cfg-options', *det_options(data, 4, val_interval=2))
+    assert_same_run(osp.join(work_dir, 'iter_4.pth'),
+                    str(tmp_path / 'whole' / 'iter_4.pth'))
     out = str(tmp_path / 'predictions.pkl')
     # The data root given once moves the dataloaders and the evaluator's
     # annotation file (the config's own root does not exist here).
@@ -99,14 +108,50 @@ def assert_resumed_everything(checkpoint_file, iters):
     assert len(history.data[0]) == iters
 
 
+def assert_same_run(resumed_file, whole_file):
+    """Two final checkpoints of one run, resumed and not: the same weights,
+    optimizer state and loss history, bit for bit (loaded weights-only:
+    the random states need no allowlist entry)."""
+    from mmdrconv.openmmlab.checkpoint import load_from_local
+    resumed, whole = load_from_local(resumed_file), load_from_local(whole_file)
+    differ = [k for k, v in whole['state_dict'].items()
+              if not torch.equal(v, resumed['state_dict'][k])]
+    assert not differ, f'{len(differ)} tensors differ, e.g. {differ[:3]}'
+    for key, state in whole['optimizer']['state'].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(
+                resumed['optimizer']['state'][key][name])), (key, name)
+    losses = [c['message_hub']['log_scalars']['train/loss'].data[0]
+              for c in (resumed, whole)]
+    assert losses[0].tolist() == losses[1].tolist()
+
+
 def test_segmentation_train_test_resume(data, tmp_path):
     work_dir = str(tmp_path / 'seg')
-    run('tools/train.py', SEG, '--work-dir', work_dir, '--cfg-options',
-        *seg_options(data, 2))
-    log = run('tools/train.py', SEG, '--work-dir', work_dir, '--resume',
-              '--cfg-options', *seg_options(data, 3))
+    command = ['tools/train.py', SEG, '--work-dir', work_dir,
+               '--cfg-options', *seg_options(data, 3)]
+    # Killed (SIGKILL) right after its checkpoint of iteration 2.
+    log = run('tests/interrupt.py', '2', *command, check=False)
+    assert 'Saving checkpoint at 2 iterations' in log
+    assert not osp.exists(osp.join(work_dir, 'iter_3.pth'))
+    checkpoint = osp.join(work_dir, 'iter_2.pth')
+    saved = osp.getmtime(checkpoint), osp.getsize(checkpoint)
+    # The same command again, without --resume: refused, nothing touched.
+    log = run(*command, check=False)
+    assert f'{work_dir} holds the checkpoints of an earlier run ' \
+        '(iter_2.pth, last_checkpoint)' in log
+    for option in ('--resume', '--auto-resume', '--start-over'):
+        assert option in log
+    assert (osp.getmtime(checkpoint), osp.getsize(checkpoint)) == saved
+    log = run(*command, '--resume')
     assert 'resumed epoch: 0, iter: 2' in log
     assert_resumed_everything(osp.join(work_dir, 'iter_3.pth'), 3)
+    # The run uninterrupted: the resumed one is the same run (dropout,
+    # random resize, crop and flip), bit for bit.
+    run('tools/train.py', SEG, '--work-dir', str(tmp_path / 'whole'),
+        '--cfg-options', *seg_options(data, 3))
+    assert_same_run(osp.join(work_dir, 'iter_3.pth'),
+                    str(tmp_path / 'whole' / 'iter_3.pth'))
     show_dir = str(tmp_path / 'painted')
     maps = tmp_path / 'not yet' / 'maps'  # made before the evaluation
     log = run('tools/test.py', SEG, osp.join(work_dir, 'iter_3.pth'),

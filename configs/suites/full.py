@@ -10,24 +10,26 @@
 #                   times their weights)
 #   dcnv2           mmcv's ModulatedDeformConv2dPack (DCNv2) through ResNet's
 #                   dcn slot, as mmdet's *_r50-mdconv-c3-c5_* configs
-#   control_1x1     the control: the twin with c3-c5's 3x3 convs as 1x1
-#                   (MobileNetV2: the depthwise 3x3 convs of layers 3-7), a
-#                   layer of known harm that must come out behind
-#   control_frozen  a second control (ResNet tasks): the twin with c3-c5's
-#                   3x3 convs frozen at their initial weights; every weight
-#                   shared with the twin (Mask R-CNN's control_1x1 catches
-#                   up with its twin given time, docs/suite.md)
-# Within a seed every variant starts from the twin's initial weights where
-# names and shapes match, with the same data order and augmentation
-# (docs/suite.md); each cell evaluates 4 times along training (the curve).
-# The MobileNetV2 task puts DRConv in every 1x1 conv of the blocks, as the
-# official ShuffleNetV2 code does; depthwise convs stay standard.
-# Run: python tools/suite.py configs/suites/full.py --jobs 2. Budgets (400
-# Mask R-CNN / 600 DeepLabV3 iterations) and data are the demo's, sized from
-# learning curves (docs/suite.md, "Sizing v3"); this preset's wall time at
-# them is not measured yet and is far above its 2-hour target.
+#   control_1x1     a control: c3-c5's 3x3 convs as 1x1 (MobileNetV2: the
+#                   depthwise 3x3 convs of layers 3-7), a layer of known
+#                   harm that must come out behind
+#   control_skip    the strongest control (ResNet tasks): c3-c5 without
+#                   their 3x3 convs (each block keeps its 1x1 path and the
+#                   shortcut)
+# Verdicts on each task's primary metric (its first metric) with Holm's
+# correction across its variants. Within a seed every variant starts from
+# the twin's initial weights where names and shapes match, with the same
+# data order and augmentation (docs/suite.md); each cell evaluates 4 times
+# along training (the curve). A task enters this preset only after a pilot
+# of two seeds showed each of its controls behind on every seed
+# (admitted_by; tests/test_suite_presets.py). The detection task is
+# RetinaNet (FPN from C3, as upstream), chosen by the suite-v4 pilots over
+# Mask R-CNN, whose heads read C2 and whose controls were not behind
+# (docs/suite.md, "Suite v4"); Mask R-CNN stays in the paper preset.
+# Run: python tools/suite.py configs/suites/full.py --jobs 2. Its wall time
+# at these budgets is not measured yet (sizing it is the next step).
 _syn = 'configs/synthetic/'
-_mask_rcnn = _syn + 'mask-rcnn_r50-w16{}_fpn_synthetic-coco.py'
+_retinanet = _syn + 'retinanet_r50-w16{}_fpn_synthetic-coco.py'
 _deeplab = _syn + 'deeplabv3_r50-w16-d8{}_synthetic-cityscapes.py'
 _mobilenet = _syn + 'mobilenet-v2-d8{}_deeplabv3_synthetic-cityscapes.py'
 _resnet_slots = dict(
@@ -37,42 +39,43 @@ _resnet_slots = dict(
     drconv_paper='-drconv-paper-c3-c5',
     dcnv2='-mdconv-c3-c5',
     control_1x1='-1x1-c3-c5',
-    control_frozen='-frozen-c3-c5')
+    control_skip='-skip-c3-c5')
 _mobilenet_slots = dict(
     standard='', drconv='-drconv', drconv_mixture='-drconv-mixture',
     control_1x1='-1x1')
+_pilots = 'docs/results/sizing-v4/results.json:'
 suite = dict(
     name='full',
     seeds=[0, 1, 2, 3, 4],
-    # Harder than the generators' defaults (docs/suite.md, "Sizing v3"):
-    # with appearance_cue=1 every class wears its own texture and colour,
-    # so a network of 1x1 convs does as well as the twin and the control
-    # cannot be told apart. Cityscapes: regions wear any class's style
-    # (the layout alone tells the class); COCO: half of the objects do.
-    # 300 COCO val images: with 100 the evaluation noise equalled the seed
-    # noise (pilot p3, docs/suite.md).
+    # The class is told by shape (COCO) or layout (Cityscapes) alone
+    # (appearance_cue=0): with texture cues a network without neighbours in
+    # c3-c5 matches the twin (docs/suite.md, "Sizing v3", "Suite v4").
     datasets=dict(
-        coco=dict(kind='coco', generate=True, root='data/synthetic/coco-v3',
-                  num_train=1000, num_val=300, appearance_cue=0.5, seed=0),
+        coco=dict(kind='coco', generate=True,
+                  root='data/synthetic/coco-v4-128', num_train=1000,
+                  num_val=300, image_size=(128, 128), appearance_cue=0.0,
+                  seed=0),
         cityscapes=dict(kind='cityscapes', generate=True,
                         root='data/synthetic/cityscapes-v3', num_train=600,
                         num_val=150, image_size=(64, 128),
                         appearance_cue=0.0, seed=0)),
     tasks=[
-        dict(name='coco-instance', dataset='coco',
-             metrics=['coco/bbox_mAP', 'coco/segm_mAP'], max_iters=400,
-             evaluations=4, image_size=(128, 128),
-             variants={k: _mask_rcnn.format(v)
+        dict(name='coco-detection', dataset='coco',
+             metrics=['coco/bbox_mAP'], max_iters=1000, evaluations=4,
+             image_size=(128, 128), admitted_by=_pilots + 'retinanet-128',
+             variants={k: _retinanet.format(v)
                        for k, v in _resnet_slots.items()}),
         dict(name='cityscapes-semantic', dataset='cityscapes',
              metrics=['mIoU'], max_iters=600, evaluations=4,
-             image_size=(64, 128),
+             image_size=(64, 128), admitted_by=_pilots + 'deeplabv3',
              variants={k: _deeplab.format(v)
                        for k, v in _resnet_slots.items()}),
-        dict(name='cityscapes-mobilenetv2', dataset='cityscapes',
-             metrics=['mIoU'], max_iters=600, evaluations=4,
-             image_size=(64, 128),
-             variants={k: _mobilenet.format(v)
-                       for k, v in _mobilenet_slots.items()}),
     ],
     profile=dict(repeat=10))
+# Held out of this preset: its gate pilot found the control ahead of the
+# twin on both seeds (the MobileNetV2 twin barely learns in 600 iterations;
+# docs/suite.md, "Suite v4"). The smoke preset still runs it.
+mobilenetv2_task = dict(
+    name='cityscapes-mobilenetv2', dataset='cityscapes', metrics=['mIoU'],
+    max_iters=600, evaluations=4, image_size=(64, 128),
+    variants={k: _mobilenet.format(v) for k, v in _mobilenet_slots.items()})

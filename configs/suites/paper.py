@@ -5,7 +5,7 @@
 # torchrun. Needs data/coco (COCO 2017) and data/cityscapes (with
 # *_labelTrainIds.png from cityscapesscripts); missing data is reported per
 # cell with the expected layout. Run: python tools/suite.py
-# configs/suites/paper.py  (set launcher.gpus / task gpus to your machine).
+# configs/suites/paper.py  (set distributed.gpus / task gpus to your machine).
 _det = 'configs/detection/'
 _seg = 'configs/segmentation/'
 suite = dict(
@@ -14,7 +14,7 @@ suite = dict(
     datasets=dict(
         coco=dict(kind='coco', root='data/coco'),
         cityscapes=dict(kind='cityscapes', root='data/cityscapes')),
-    launcher=dict(type='torchrun', gpus=8),
+    distributed=dict(type='torchrun', gpus=8),
     tasks=[
         dict(name='coco-faster-rcnn', dataset='coco',
              metrics=['coco/bbox_mAP'], image_size=(800, 1344),
@@ -36,6 +36,9 @@ suite = dict(
              variants=dict(
                  standard=_det + 'retinanet_r50_fpn_1x_coco.py',
                  drconv=_det + 'retinanet_r50-drconv-c3-c5_fpn_1x_coco.py',
+                 drconv_mixture=_det + 'retinanet_r50-drconv-mixture-c3-c5_fpn_1x_coco.py',  # noqa
+                 drconv_paper=_det + 'retinanet_r50-drconv-paper-c3-c5_fpn_1x_coco.py',  # noqa
+                 dcnv2=_det + 'retinanet_r50-mdconv-c3-c5_fpn_1x_coco.py',
                  drconv_head=_det + 'retinanet_r50_fpn-drconv-head_1x_coco.py')),  # noqa
         dict(name='coco-retinanet-mobilenetv2', dataset='coco',
              metrics=['coco/bbox_mAP'], image_size=(800, 1344),

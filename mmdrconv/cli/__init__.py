@@ -5,6 +5,12 @@ import os
 import sys
 
 
+def summary(doc: str) -> str:
+    """The first paragraph of a module docstring, on one line: a tool's
+    ``--help`` description (its first line alone may stop mid-sentence)."""
+    return ' '.join(doc.strip().split('\n\n')[0].split())
+
+
 def at_least(minimum: int):
     """An argparse ``type``: an int >= ``minimum``, else a usage error that
     names the option."""
@@ -77,10 +83,11 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def user_errors():
+def user_errors(*more: type):
     """Mistakes in what the user asked for (an option naming nothing, a
-    folder in use, nothing to resume, an output that cannot be written)
-    end the tool with their message alone (exit status 1), not a traceback.
+    folder in use, nothing to resume, an output that cannot be written;
+    ``more``: a tool's own such errors) end the tool with their message
+    alone (exit status 1), not a traceback.
     """
     from mmdrconv.apis import ConfigOptionError
     from mmdrconv.runlock import FolderInUseError
@@ -89,7 +96,7 @@ def user_errors():
     try:
         yield
     except (ConfigOptionError, FolderInUseError, NothingToResumeError,
-            OutputPathError) as error:
+            OutputPathError, *more) as error:
         prog = os.path.basename(sys.argv[0] or 'mmdrconv')
         sys.stdout.flush()
         sys.exit(f'{prog}: error: {error}')

@@ -10,11 +10,11 @@ once per variant.)
 import argparse
 import json
 
-from . import at_least, user_errors
+from . import at_least, summary, user_errors
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument('config')
     parser.add_argument('--size', type=at_least(1), nargs=2,
                         default=(512, 512), metavar=('H', 'W'))

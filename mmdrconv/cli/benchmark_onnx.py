@@ -14,7 +14,7 @@ machine (docs/deploy.md); use --threads 2 or more on a quiet machine.
 """
 import argparse
 
-from . import at_least
+from . import at_least, summary
 
 DEFAULT_CONFIGS = [
     'configs/synthetic/deeplabv3_r50-w16-d8_synthetic-cityscapes.py',
@@ -24,7 +24,7 @@ DEFAULT_CONFIGS = [
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument('configs', nargs='*', default=DEFAULT_CONFIGS)
     parser.add_argument('--shape', type=at_least(1), nargs=2,
                         default=(128, 256), metavar=('H', 'W'))

@@ -1,8 +1,13 @@
-"""Export a segmentor (whole model) or a detector's backbone + neck to ONNX.
+"""Export a segmentor (whole model) or a detector (backbone, neck and dense
+head: raw outputs, no post-processing) to ONNX.
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT OUT.onnx
         [--shape H W] [--verify | --verify-only] [--atol A] [--rtol R]
-        [--cfg-options k=v ...]
+        [--allow-missing-drconv] [--cfg-options k=v ...]
+
+A model with DRConv layers that the exported part does not run (a two-stage
+detector's RoI heads: they need the boxes of the post-processing) is
+refused before the export, naming them, unless --allow-missing-drconv.
 
 Batch, height and width are dynamic in the graph; ``--shape`` is only the
 size traced at (default: the test pipeline's resize scale). The output path
@@ -12,8 +17,9 @@ and after it the graph is run in ONNX Runtime at three other sizes and
 batch sizes against PyTorch: the tool exits non-zero, saying so, if the
 graph is not one of any size. ``--verify`` runs
 the graph in ONNX Runtime on the first image of the config's test dataset
-(through the test pipeline and data_preprocessor), compares it with PyTorch,
-prints the max abs error per output and exits non-zero above tolerance.
+(through the test pipeline and data_preprocessor; read before the export),
+compares it with PyTorch, prints the max abs error per output and exits
+non-zero above tolerance.
 ``--verify-only`` checks an existing OUT.onnx against CHECKPOINT without
 exporting.
 """
@@ -29,7 +35,8 @@ def parse_args(argv=None):
     from mmdrconv.deploy import DEFAULT_ATOL, DEFAULT_RTOL
     parser = argparse.ArgumentParser(
         description='Export to ONNX (segmentor: inputs -> seg_logits; '
-        'detector: inputs -> backbone+neck features)')
+        'detector: inputs -> raw dense head outputs per level, and for '
+        'two-stage detectors the neck features)')
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('out', help='the .onnx file to write')
@@ -44,6 +51,9 @@ def parse_args(argv=None):
     parser.add_argument('--atol', type=float, default=DEFAULT_ATOL)
     parser.add_argument('--rtol', type=float, default=DEFAULT_RTOL,
                         help='tolerance: atol + rtol * max|PyTorch output|')
+    parser.add_argument('--allow-missing-drconv', action='store_true',
+                        help='export even if some DRConv layers of the model '
+                        'are in parts the graph does not contain (named)')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptions,
                         help='override config settings, key=value')
     return parser.parse_args(argv)
@@ -75,20 +85,39 @@ def main(argv=None):
         if not getattr(args, name) >= 0:
             sys.exit(f'--{name} must be >= 0, got {getattr(args, name)}')
     from mmdrconv.deploy import (VerificationError, check_trace_shape,
-                                 default_shape, deployable, export_onnx,
-                                 load_model, sample_inputs,
+                                 default_shape, deployable, drconv_coverage,
+                                 export_onnx, load_model, sample_inputs,
                                  verify_dynamic_sizes, verify_onnx)
     cfg, model = load_model(args.config, args.checkpoint, args.cfg_options)
     module = deployable(cfg, model)
+    # The test image first: a --verify without data fails before the export.
+    inputs = None
+    if args.verify or args.verify_only:
+        try:
+            inputs = sample_inputs(cfg, model)
+        except FileNotFoundError as error:
+            sys.exit(f'--verify: {error}')
     if not args.verify_only:
         shape = args.shape or default_shape(cfg)
         try:
             check_trace_shape(module, shape)
         except ValueError as error:
             sys.exit(str(error))
+        in_graph, missing = drconv_coverage(module, model, shape)
+        if missing and not args.allow_missing_drconv:
+            sys.exit(
+                f'refusing to export: {len(missing)} of the model\'s '
+                f'{len(missing) + len(in_graph)} DRConv layers are in parts '
+                'of the model that the graph does not run (it ends at '
+                f'{module.output_names[-1]} and the like; post-processing '
+                f'and RoI heads stay outside): {", ".join(missing)}. Pass '
+                '--allow-missing-drconv to export the rest anyway.')
         export_onnx(module, args.out, shape)
         print(f'wrote {args.out} (traced at {shape[0]}x{shape[1]}; outputs: '
-              f'{", ".join(module.output_names)})')
+              f'{", ".join(module.output_names)}; DRConv layers in the '
+              f'graph: {len(in_graph)}'
+              + (f', left out: {", ".join(missing)}' if missing else '')
+              + ')')
         try:
             sizes = verify_dynamic_sizes(module, args.out, shape, args.atol,
                                          args.rtol)
@@ -97,9 +126,8 @@ def main(argv=None):
                      f'the traced size only.')
         print('dynamic size check passed: ONNX Runtime matches PyTorch at ' +
               ', '.join(f'{b}x3x{h}x{w}' for b, h, w in sizes))
-    if not (args.verify or args.verify_only):
+    if inputs is None:
         return
-    inputs = sample_inputs(cfg, model)
     try:
         report = verify_onnx(module, args.out, inputs, args.atol, args.rtol)
     except VerificationError as error:

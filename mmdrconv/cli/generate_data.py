@@ -9,13 +9,13 @@ folder another run is generating into is refused.
 """
 import argparse
 
-from mmdrconv.cli import at_least, probability, user_errors
+from mmdrconv.cli import at_least, probability, summary, user_errors
 from mmdrconv.datasets import generate
 from mmdrconv.datasets.synthetic import MIN_IMAGE_SIDE
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument('dataset', choices=['coco', 'cityscapes'])
     parser.add_argument('out_dir')
     parser.add_argument('--train', type=at_least(1), default=200,

@@ -13,11 +13,11 @@ full inference step (test_step) on a batch of two divided by two. Pass
 """
 import argparse
 
-from . import at_least
+from . import at_least, summary
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument('config')
     parser.add_argument('--shape', type=at_least(1), nargs=2,
                         default=(800, 1344), metavar=('H', 'W'),

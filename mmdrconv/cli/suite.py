@@ -4,14 +4,18 @@ evaluate every cell, profile every variant, write the report
 
     python tools/suite.py configs/suites/{smoke,demo,full,paper}.py
         [--work-dir DIR] [--skip-profile] [--jobs N] [--plan-seeds REL]
-        [--launcher slurm --partition P ...] (mmdrconv/suite/slurm.py)
+        [--until-mde REL [--max-seeds N]]
+        [--launcher slurm --partition P ...] (mmdrconv/suite/launchers.py)
 """
 import argparse
 import sys
 
 from . import user_errors
-from ..suite import slurm
+from ..suite import launchers
+from ..suite.jobs import SuiteError
+from ..suite.report import record_seeding
 from ..suite.run import run_suite
+from ..suite.seeding import run_until_mde
 
 
 def main(argv=None):
@@ -31,10 +35,25 @@ def main(argv=None):
                         'work dir, print the seeds needed to detect a '
                         "paired difference of REL times the twin's mean "
                         '(e.g. 0.03) with 80%% power')
-    slurm.add_arguments(parser)
+    parser.add_argument('--until-mde', type=float, metavar='REL',
+                        help='add seeds to a task until the median MDE of '
+                        'its non-control variants on its primary metric is '
+                        "at most REL times the twin's mean (e.g. 0.05), "
+                        'deciding from the spread of the paired '
+                        'differences only; finished cells are reused')
+    parser.add_argument('--max-seeds', type=int, default=10, metavar='N',
+                        help='with --until-mde: the most seeds a task gets '
+                        '(default 10)')
+    launchers.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f'--jobs must be at least 1, got {args.jobs}')
+    if args.until_mde is not None and not 0 < args.until_mde < 1:
+        parser.error(f'--until-mde is a relative difference in (0, 1), e.g. '
+                     f'0.05 for 5%, got {args.until_mde}')
+    if args.max_seeds < 2:
+        parser.error(f'--max-seeds must be at least 2 (a spread needs two '
+                     f'seeds), got {args.max_seeds}')
     if args.plan_seeds is not None:
         if not args.plan_seeds > 0:
             parser.error(f'--plan-seeds must be positive (0.03 for 3%), '
@@ -46,9 +65,16 @@ def main(argv=None):
         except FileNotFoundError as error:
             sys.exit(str(error))
         return
-    with user_errors():
-        report = run_suite(args.suite, args.work_dir, args.skip_profile,
-                           args.jobs, slurm.options_from_args(args, parser))
+    options = dict(skip_profile=args.skip_profile,
+                   launcher=launchers.from_args(args, parser))
+    with user_errors(SuiteError):
+        if args.until_mde is None:
+            report = run_suite(args.suite, args.work_dir, **options)
+        else:
+            report = run_until_mde(args.suite, args.until_mde,
+                                   args.max_seeds, run_suite,
+                                   args.work_dir, **options)
+            record_seeding(report)
     with open(report['markdown']) as f:
         print(f.read())
     if report['failed']:

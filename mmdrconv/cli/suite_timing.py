@@ -7,11 +7,11 @@ process, to size a preset before running it (mmdrconv/suite/timing.py).
 import argparse
 import os
 
-from . import at_least
+from . import at_least, summary
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument('suite')
     parser.add_argument('--rounds', type=at_least(1), default=3)
     parser.add_argument('--steps', type=at_least(1), default=3,

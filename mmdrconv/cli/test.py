@@ -1,7 +1,8 @@
 """Evaluate a checkpoint (COCO mAP via CocoMetric, mIoU via IoUMetric).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--data-root DIR]
-        [--out FILE|DIR] [--show] [--show-dir DIR] [--cfg-options k=v ...]
+        [--out FILE|DIR [--overwrite]] [--show] [--show-dir DIR]
+        [--cfg-options k=v ...]
         [--launcher ...]
 
 (also ``python -m mmdrconv.cli.test``)
@@ -24,6 +25,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out', help='detection: dump predictions to this .pkl; '
         'segmentation: save predicted label maps to this folder')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='replace what --out holds already (refused otherwise)')
     parser.add_argument('--show', action='store_true')
     parser.add_argument('--show-dir', help='save painted predictions here')
     parser.add_argument('--wait-time', type=float, default=2)
@@ -44,7 +48,7 @@ def main(argv=None):
     with user_errors():
         cfg = load_config(args.config, args.cfg_options)
         # Outputs first: a bad --out must not cost the whole evaluation.
-        check_test_outputs(cfg, args.out, args.show_dir)
+        check_test_outputs(cfg, args.out, args.show_dir, args.overwrite)
         cfg = prepare_test_cfg(cfg, args.config, args.checkpoint,
                                args.work_dir, args.show, args.show_dir,
                                args.wait_time, args.launcher, args.data_root)

@@ -5,11 +5,11 @@
 """
 import argparse
 
-from . import add_trust_arg, parse, user_errors
+from . import add_trust_arg, parse, summary, user_errors
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=summary(__doc__))
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('image')

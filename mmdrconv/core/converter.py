@@ -15,8 +15,12 @@ mistake:
 3. :func:`_select`: per include pattern, the names it matches, each
    converted or skipped with a reason (:func:`_skip_reason`); errors and
    warnings for patterns that are most likely mistakes.
-4. :func:`_build`: one DRConv per selected conv, all built before
+4. :func:`_build`: one DRConv per selected conv, all built (and their
+   optimizer groups found, :func:`_optimizer_groups`) before
    :func:`_replace` swaps any in, so a failing build changes nothing.
+5. The DRConv's new parameters join the optimizer given
+   (:func:`_join_groups`); without one, :class:`_TrainedCheck` stops a
+   training whose optimizer trains the conv's parameters but not them.
 """
 import difflib
 import warnings
@@ -26,6 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from torch.nn.utils import parametrize
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .layers import DRConv, ModulatedDRConv
 
@@ -33,6 +38,15 @@ Patterns = Union[str, Sequence[str]]
 KernelSize = Optional[Union[int, Tuple[int, int]]]
 
 _LISTED = 10  # modules named per pattern in an error message
+
+
+class DroppedWeightsWarning(UserWarning):
+    """A conversion whose DRConv does not use the conv's weight."""
+
+
+class UntrainedParametersError(RuntimeError):
+    """An optimizer trains a converted conv's parameters, but no optimizer
+    trains its DRConv's new ones."""
 
 # DRConv arguments that each conv supplies itself.
 _FROM_CONV = ('in_channels', 'out_channels', 'kernel_size', 'stride',
@@ -225,6 +239,7 @@ def _select(pattern: str, index: _ModuleIndex, exclude: Tuple[str, ...],
             f'convert_to_drconv: include pattern {pattern!r} matches no '
             f'module name{_suggestion(pattern, index.modules)}')
     converted, skipped, unconvertible_convs = [], [], []
+    already_converted = False
     for name in matched:
         reason = _skip_reason(name, index, exclude, kernel_size)
         if reason is None:
@@ -232,10 +247,14 @@ def _select(pattern: str, index: _ModuleIndex, exclude: Tuple[str, ...],
             continue
         skipped.append((name, reason))
         module = index.modules[name]
+        already_converted |= isinstance(module, DRConv) or \
+            index.owner(name) is not None
         if isinstance(module, nn.modules.conv._ConvNd) and \
                 reason == _unconvertible(module):
             unconvertible_convs.append((name, reason))
-    if converted:
+    # Converting twice is harmless: a pattern whose convs are DRConv layers
+    # already has nothing left to do.
+    if converted or already_converted:
         if unconvertible_convs:
             warnings.warn(
                 f'convert_to_drconv: include pattern {pattern!r} leaves '
@@ -287,8 +306,9 @@ def plan_conversion(module: nn.Module,
     pattern like ``'backbone.*'`` matches norms and activations too),
     convolutions that cannot be converted with a warning. A conv registered
     under several names is matched by any of them and excluded by any of
-    them. The convs inside DRConv layers (guides, generators) are never
-    converted, so converting twice leaves the first conversion alone.
+    them. DRConv layers and the convs inside them (guides, generators) are
+    never converted, so converting twice leaves the first conversion alone
+    (a pattern matching only those converts nothing, without an error).
     """
     include, exclude, kernel_size = _check_options(include, exclude,
                                                    kernel_size, {})
@@ -299,7 +319,9 @@ def plan_conversion(module: nn.Module,
 def _keep_parameters(conv: nn.Conv2d, layer: DRConv, name: str) -> None:
     """The conv's own Parameter objects become the layer's (as
     ``nn.SyncBatchNorm.convert_sync_batchnorm`` does), so values,
-    ``requires_grad``, tensor hooks and an optimizer's references stay.
+    ``requires_grad`` and tensor hooks stay, and an optimizer that held
+    them holds them still. The layer's new parameters are in no optimizer
+    (see ``optimizer=`` of :func:`convert_to_drconv`).
 
     Rule for the new parameters (guide, generator; the weight too where the
     generator has none to share): frozen if every parameter of the conv
@@ -359,10 +381,129 @@ def _replace(index: _ModuleIndex, name: str, layer: nn.Module) -> None:
     setattr(index.modules[parent_name], attr, layer)
 
 
+def _new_parameters(conv: nn.Conv2d, layer: DRConv) -> List[nn.Parameter]:
+    kept = {id(p) for p in conv.parameters()}
+    return [p for p in layer.parameters() if id(p) not in kept]
+
+
+def _warn_dropped_weights(names: List[str], generator: str) -> None:
+    if not names:
+        return
+    listed = ', '.join(map(repr, names[:_LISTED]))
+    more = f', ... ({len(names)} in all)' if len(names) > _LISTED else ''
+    warnings.warn(
+        f'convert_to_drconv: generator={generator!r} makes new filters, so '
+        f'the weights of {len(names)} converted conv(s) are not used and '
+        f'their values (pretrained or trained) are dropped: {listed}{more}. '
+        "generator='modulated' (the default) keeps them.",
+        DroppedWeightsWarning, stacklevel=3)
+
+
+def _held(optimizer) -> set:
+    """The ids of the parameters ``optimizer`` holds."""
+    return {id(p) for group in optimizer.param_groups
+            for p in group['params']}
+
+
+def _optimizer_groups(optimizer, convs: Dict[str, nn.Conv2d]
+                      ) -> Dict[str, Optional[dict]]:
+    """The param group of each conv's weight (else bias) in ``optimizer``,
+    by conv name; None for a frozen conv in none. ValueError for a
+    trainable conv in none (checked before anything is replaced)."""
+    groups, untrained = {}, []
+    for name, conv in convs.items():
+        group = next((g for p in (conv.weight, conv.bias) if p is not None
+                      for g in optimizer.param_groups
+                      if any(q is p for q in g['params'])), None)
+        if group is None and any(p.requires_grad for p in conv.parameters()):
+            untrained.append(name or '<the module itself>')
+        groups[name] = group
+    if untrained:
+        raise ValueError(
+            f'convert_to_drconv: optimizer= holds no parameter of '
+            f'{", ".join(map(repr, untrained[:_LISTED]))}, so there is no '
+            'param group to add the new DRConv parameters to; pass the '
+            'optimizer that trains these convs, or build the optimizer after '
+            'converting')
+    return groups
+
+
+def _join_groups(optimizer, groups: Dict[str, Optional[dict]],
+                 new: Dict[str, List[nn.Parameter]]) -> None:
+    """Each layer's new parameters join the param group of its conv: they
+    train with the conv's settings (lr, weight decay, ...), and learning
+    rate schedulers made before the conversion set them too."""
+    for name, group in groups.items():
+        if group is None:  # a frozen conv: its new parameters are frozen
+            continue
+        held = _held(optimizer)
+        group['params'].extend(p for p in new[name] if id(p) not in held)
+
+
+class _TrainedCheck:
+    """Stops a training that would silently not train converted layers.
+
+    A post-step hook of every optimizer (torch's global one): when an
+    optimizer that holds a converted conv's parameters steps twice, with
+    no optimizer holding the layer's new parameters stepping in between,
+    and those have gradients, it raises UntrainedParametersError naming the
+    layers (an optimizer built before the conversion, without
+    ``optimizer=``). It removes itself once every layer's new parameters
+    are held by an optimizer that stepped, or when the model is gone; it
+    holds the parameters by weak reference only.
+    """
+
+    def __init__(self, model: nn.Module,
+                 layers: Dict[str, Tuple[list, list]]):
+        # name -> (the conv's parameters, the layer's new ones), weakly;
+        # frozen new parameters need no optimizer.
+        self.pending = {
+            name: ([weakref.ref(p) for p in old],
+                   [weakref.ref(p) for p in new])
+            for name, (old, new) in layers.items()
+            if any(p.requires_grad for p in new)
+        }
+        self.suspect: Dict[str, weakref.ref] = {}
+        if not self.pending:
+            return
+        self.handle = register_optimizer_step_post_hook(self)
+        weakref.finalize(model, self.handle.remove)
+
+    def __call__(self, optimizer, args, kwargs) -> None:
+        untrained, held = [], _held(optimizer)
+        for name, (old_refs, new_refs) in list(self.pending.items()):
+            old = [p for p in (r() for r in old_refs) if p is not None]
+            new = [p for p in (r() for r in new_refs) if p is not None]
+            if not new or any(id(p) in held for p in new):
+                del self.pending[name]  # trained (or gone)
+                self.suspect.pop(name, None)
+            elif any(id(p) in held for p in old) and \
+                    any(p.grad is not None for p in new):
+                previous = self.suspect.get(name)
+                if previous is not None and previous() is optimizer:
+                    untrained.append(name or '<the module itself>')
+                self.suspect[name] = weakref.ref(optimizer)
+        if not self.pending:
+            self.handle.remove()
+        if untrained:
+            self.handle.remove()
+            listed = ', '.join(map(repr, untrained[:_LISTED]))
+            raise UntrainedParametersError(
+                f'{type(optimizer).__name__} trains the parameters of the '
+                f'convs converted to DRConv ({listed}), but no optimizer '
+                "holds the DRConv layers' new parameters (guide, generator): "
+                'they get gradients and never change. The optimizer was '
+                'built before convert_to_drconv: pass it as '
+                'convert_to_drconv(..., optimizer=optimizer), or build the '
+                'optimizer after converting.')
+
+
 def convert_to_drconv(module: nn.Module,
                       include: Patterns = ('*', ),
                       exclude: Patterns = (),
                       kernel_size: KernelSize = None,
+                      *,
+                      optimizer=None,
                       **drconv_options) -> nn.Module:
     """Replace matching ``nn.Conv2d`` layers of ``module`` by ``DRConv``.
 
@@ -374,6 +515,14 @@ def convert_to_drconv(module: nn.Module,
     (values, ``requires_grad``, device, dtype); the DRConv's new parameters
     are frozen exactly when the whole conv was; the conv's training mode and
     its forward (pre-)hooks, backward hooks and state-dict hooks carry over.
+    Converting twice is harmless: DRConv layers are left as they are.
+
+    The DRConv's new parameters (guide, generator) exist only from now on:
+    an optimizer built before does not hold them. Convert before building
+    the optimizer, or pass it as ``optimizer=``; otherwise the first
+    optimizer steps that train the converted convs raise
+    :class:`UntrainedParametersError` (new parameters with gradients that
+    no optimizer changes).
 
     Args:
         include / exclude: glob patterns over dotted module names (as in
@@ -386,10 +535,19 @@ def convert_to_drconv(module: nn.Module,
             matched and why each was skipped; see :func:`plan_conversion`.
         kernel_size: convert only convs with this kernel size (e.g. 1 for the
             pointwise convs of efficient networks).
+        optimizer: a ``torch.optim.Optimizer`` (or an mmengine OptimWrapper)
+            built over ``module`` already: each DRConv's new parameters join
+            the param group of its conv's weight (else bias), so they train
+            with its settings (lr, weight decay, ...), also under learning
+            rate schedulers built before. A trainable conv that is in none
+            of its groups is an error (nothing changes).
         **drconv_options: passed to ``DRConv`` (``region_num``,
             ``generator``, ...). With ``generator='modulated'`` the DRConv
             uses the conv's weight and bias, so the converted model computes
-            the same function at start and keeps the state-dict keys.
+            the same function at start and keeps the state-dict keys. With
+            ``'mixture'`` or ``'paper'`` the filters are new and the conv's
+            weight is dropped (a :class:`DroppedWeightsWarning` names the
+            convs).
 
     Returns:
         The converted module.
@@ -399,13 +557,29 @@ def convert_to_drconv(module: nn.Module,
                                                    drconv_options)
     index = _ModuleIndex(module)
     targets = _plan(index, include, exclude, kernel_size)
-    layers: Dict[int, DRConv] = {}
+    convs: Dict[str, nn.Conv2d] = {}  # first name -> conv
     for name in targets:
-        conv = index.modules[name]
-        if id(conv) not in layers:
-            layers[id(conv)] = _build(conv, name, drconv_options)
+        if index.names_of(name)[0] == name:  # once per shared conv
+            convs[name] = index.modules[name]
+    groups = _optimizer_groups(optimizer, convs) \
+        if optimizer is not None else None
+    layers: Dict[str, DRConv] = {}
+    for name, conv in convs.items():  # (a loop: warnings' stacklevel)
+        layers[name] = _build(conv, name, drconv_options)
+    new = {name: _new_parameters(convs[name], layer)
+           for name, layer in layers.items()}
+    if drconv_options.get('generator', 'modulated') != 'modulated':
+        _warn_dropped_weights(list(convs), drconv_options['generator'])
     if '' in targets:  # module is the conv itself
-        return layers[id(module)]
-    for name in targets:
-        _replace(index, name, layers[id(index.modules[name])])
-    return module
+        root = layers['']
+    else:
+        root = module
+        by_conv = {id(conv): layers[name] for name, conv in convs.items()}
+        for name in targets:
+            _replace(index, name, by_conv[id(index.modules[name])])
+    if groups is not None:
+        _join_groups(optimizer, groups, new)
+    if layers:
+        _TrainedCheck(root, {name: (list(conv.parameters()), new[name])
+                             for name, conv in convs.items()})
+    return root

@@ -20,6 +20,10 @@ mixed precision on the CPU  mmengine 0.10.7   ``amp`` (bfloat16 autocast
                                               optim wrapper for ``--amp``)
 CPU distributed runs        mmengine 0.10.7   ``distributed`` (gloo, DDP
                                               without device_ids, exit)
+resume (random states)      mmengine 0.10.7   ``randomness`` (RNG states in
+                                              checkpoints, restored after
+                                              the replay; validation
+                                              draws none of training's)
 ==========================  ================  ==============================
 
 Registrations (``registry``): ``DRConv`` / ``DRConv2d`` (conv layers, also

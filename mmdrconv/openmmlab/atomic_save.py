@@ -11,48 +11,20 @@ written to a temporary file in the same folder, flushed to disk and renamed
 over the final name (``os.replace`` is atomic on POSIX and Windows), so the
 final name holds either the old or the complete new file; the outdated
 checkpoint is deleted only after the new one is saved; ``last_checkpoint``
-is replaced the same way.
+is replaced the same way (the file helpers: :mod:`mmdrconv.fileio`).
 """
 import os
 import os.path as osp
-import tempfile
 
 import torch
+
+from ..fileio import replace_atomically, write_text_atomically
 
 _PATCHED = '_mmdrconv_atomic'
 
 
 def _is_local(filename) -> bool:
     return '://' not in str(filename)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _replace_atomically(filename: str, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``filename``, then
-    rename it to ``filename``; on any failure the temporary file is removed
-    and ``filename`` is left as it was."""
-    folder = osp.dirname(osp.abspath(filename))
-    os.makedirs(folder, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(filename)}.', suffix='.partial')
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private (0600)
-        with os.fdopen(fd, 'wb') as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, filename)
-    except BaseException:  # also KeyboardInterrupt: never leave the partial
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def save_checkpoint_atomically(checkpoint,
@@ -65,27 +37,35 @@ def save_checkpoint_atomically(checkpoint,
     mmengine's own function."""
     if _is_local(filename) and file_client_args is None and \
             not backend_args:
-        _replace_atomically(str(filename),
-                            lambda file: torch.save(checkpoint, file))
+        replace_atomically(str(filename),
+                           lambda file: torch.save(checkpoint, file))
         return
     _fallback(checkpoint, filename, file_client_args=file_client_args,
               backend_args=backend_args)
 
 
-def write_text_atomically(filename: str, text: str) -> None:
-    _replace_atomically(filename, lambda file: file.write(text.encode()))
-
-
-def dump_json_atomically(obj, filename: str) -> None:
-    """``mmengine.dump(obj, filename)`` for .json, never half-written."""
-    import mmengine
-    write_text_atomically(filename, mmengine.dump(obj, file_format='json'))
+def _keep_earlier_file(runner, path: str) -> None:
+    """Rename the local checkpoint ``path`` if it exists: it was written by
+    another run (this one is about to save under its name, e.g. resumed from
+    an older checkpoint of a run that went further), and is not this run's
+    to replace."""
+    if not _is_local(path) or not osp.isfile(path):
+        return
+    root, ext = osp.splitext(path)
+    kept, number = f'{root}.earlier{ext}', 1
+    while osp.exists(kept):
+        number += 1
+        kept = f'{root}.earlier{number}{ext}'
+    os.replace(path, kept)
+    runner.logger.warning(f'{path} was written by an earlier run, not this '
+                          f'one: kept as {kept}')
 
 
 def _save_checkpoint_with_step(self, runner, step, meta):
     """CheckpointHook._save_checkpoint_with_step of mmengine 0.10.7, with the
-    outdated checkpoint removed after the new one is saved, not before, and
-    ``last_checkpoint`` replaced atomically."""
+    outdated checkpoint removed after the new one is saved, not before,
+    ``last_checkpoint`` replaced atomically, and a checkpoint of the same
+    name that this run did not write kept (renamed), not replaced."""
     from mmengine.dist import is_main_process
     outdated = None
     if self.max_keep_ckpts > 0:
@@ -103,6 +83,9 @@ def _save_checkpoint_with_step(self, runner, step, meta):
     ckpt_filename = self.filename_tmpl.format(step)
     self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
     runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+    written = self.__dict__.setdefault('_mmdrconv_written', set())
+    if is_main_process() and self.last_ckpt not in written:
+        _keep_earlier_file(runner, self.last_ckpt)
     runner.save_checkpoint(
         self.out_dir,
         ckpt_filename,
@@ -115,6 +98,7 @@ def _save_checkpoint_with_step(self, runner, step, meta):
         **self.args)
     if not is_main_process():
         return
+    written.add(self.last_ckpt)
     write_text_atomically(osp.join(runner.work_dir, 'last_checkpoint'),
                           self.last_ckpt)
     if outdated is not None and outdated != self.last_ckpt:

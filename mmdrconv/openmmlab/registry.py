@@ -5,13 +5,14 @@ registration serves every default scope (mmdet, mmseg, or none).
 ``force=True`` makes re-registration (e.g. importing the package through
 custom_imports after a direct import, or a reload) harmless.
 """
-from fnmatch import fnmatchcase
+import warnings
 
-import torch
 from mmengine.registry import MODELS
 
-from ..core.converter import convert_to_drconv
+from ..core.converter import DroppedWeightsWarning, convert_to_drconv
 from ..core.layers import DRConv
+from ..core.layers.controls import (FrozenConv, PointwiseConv, SkipConv,
+                                    convs_as_pointwise)
 
 MODELS.register_module('DRConv', module=DRConv, force=True)
 MODELS.register_module('DRConv2d', module=DRConv, force=True)
@@ -32,8 +33,12 @@ def build_converted(model: dict,
                      drconv=dict(region_num=8))
     """
     built = MODELS.build(model)
-    return convert_to_drconv(built, include, exclude, kernel_size,
-                             **(drconv or {}))
+    with warnings.catch_warnings():
+        # A model just built has no trained weights to drop (pretrained ones
+        # load later, and mmengine's loader names the keys it cannot use).
+        warnings.simplefilter('ignore', DroppedWeightsWarning)
+        return convert_to_drconv(built, include, exclude, kernel_size,
+                                 **(drconv or {}))
 
 
 MODELS.register_module('ConvertToDRConv', module=build_converted, force=True)
@@ -54,74 +59,8 @@ MODELS.register_module('DRConvMobileNetV2', module=build_drconv_mobilenet_v2,
                        force=True)
 
 
-class PointwiseConv(torch.nn.Conv2d):
-    """A 1x1 convolution built where a k x k one is asked for: the suite's
-    control, a layer of known harm (it sees no neighbours). Channels,
-    groups and stride are kept, so the output has the requested shape
-    (padding and dilation only served the k x k window) and the state-dict
-    keys stay those of the conv it replaces; only the weight's shape
-    changes. Through ResNet's ``dcn`` slot:
-    ``dcn=dict(type='PointwiseConv')``."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size=1,
-                 stride=1, padding=0, dilation=1, groups: int = 1,
-                 bias: bool = True):
-        super().__init__(in_channels, out_channels, 1, stride, 0, 1, groups,
-                         bias)
-
-    @classmethod
-    def like(cls, conv: torch.nn.Conv2d) -> 'PointwiseConv':
-        return cls(conv.in_channels, conv.out_channels, stride=conv.stride,
-                   groups=conv.groups, bias=conv.bias is not None)
-
-
-MODELS.register_module('PointwiseConv', module=PointwiseConv, force=True)
-
-
-class FrozenConv(torch.nn.Conv2d):
-    """A convolution whose weight stays at its initialisation: the suite's
-    control of known harm whose every parameter has its twin's name and
-    shape, so it starts from exactly the twin's weights (common random
-    numbers) and a paired difference measures the lost learning alone.
-    The weight stays a parameter (state-dict key and init unchanged) that
-    asks for no gradient; optimizers skip it. Through ResNet's ``dcn``
-    slot: ``dcn=dict(type='FrozenConv')``."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.weight.requires_grad_(False)
-
-    def _apply(self, fn, *args, **kwargs):
-        # .to() / .cuda() / .half() rebuild parameters; keep them frozen.
-        out = super()._apply(fn, *args, **kwargs)
-        self.weight.requires_grad_(False)
-        return out
-
-
-MODELS.register_module('FrozenConv', module=FrozenConv, force=True)
-
-
-def convs_as_pointwise(module: torch.nn.Module, include) -> torch.nn.Module:
-    """Replace every k x k (k > 1) ``nn.Conv2d`` of ``module`` whose name
-    matches a glob pattern of ``include`` by a :class:`PointwiseConv`, in
-    place. A pattern that replaces nothing raises ValueError."""
-    include = (include, ) if isinstance(include, str) else tuple(include)
-    if not include:
-        raise ValueError('convs_as_pointwise: include is empty')
-    named = dict(module.named_modules())
-    for pattern in include:
-        names = [n for n, m in named.items() if fnmatchcase(n, pattern)
-                 and type(m) is torch.nn.Conv2d and m.kernel_size != (1, 1)]
-        if not names:
-            raise ValueError(
-                f'convs_as_pointwise: pattern {pattern!r} matches no k x k '
-                f'nn.Conv2d (k > 1); names look like '
-                f'{[n for n in named if n][:3]}')
-        for name in names:
-            parent, _, attr = name.rpartition('.')
-            setattr(module.get_submodule(parent), attr,
-                    PointwiseConv.like(named[name]))
-    return module
+for _control in (PointwiseConv, FrozenConv, SkipConv):
+    MODELS.register_module(_control.__name__, module=_control, force=True)
 
 
 def build_with_pointwise_convs(module: dict, include):

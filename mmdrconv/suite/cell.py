@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 from ..apis import load_config
 from ..openmmlab import close_distributed
 from ..runlock import hold_folder, launcher_rank
-from ..runner import build_runner, prepare_train_cfg
+from ..runner import build_runner, prepare_train_cfg, settle_work_dir
 from .hooks import SuiteResultHook
 from .split_half import split_half_evaluation
 
@@ -105,18 +105,13 @@ def train_and_evaluate(cfg) -> None:
         result_hook.write(runner)
 
 
-def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
-               max_iters=None, resume: bool = False, data_root=None,
-               cfg_options=None, launcher: str = 'none',
-               evaluations: Optional[int] = None,
-               paired_with: Optional[str] = None,
-               split_half: Optional[Sequence[str]] = None) -> None:
-    """Train and evaluate one cell; the result goes to ``result_file``
-    (SuiteResultHook). ``evaluations``: validations along training, the
-    last at its end; ``paired_with``: the twin config whose initial weights
-    the cell starts from where names and shapes match; ``split_half``:
-    metrics also evaluated on each half of the validation set
-    (:mod:`~mmdrconv.suite.split_half`)."""
+def cell_config(config: str, work_dir: str, result_file: str, seed: int = 0,
+                max_iters=None, resume: bool = False, data_root=None,
+                cfg_options=None, launcher: str = 'none',
+                evaluations: Optional[int] = None,
+                paired_with: Optional[str] = None,
+                split_half: Optional[Sequence[str]] = None):
+    """The config a cell trains (arguments: :func:`train_cell`)."""
     cfg = load_config(config, cfg_options)
     cfg.randomness = dict(seed=seed, deterministic=False)
     if max_iters:
@@ -135,11 +130,59 @@ def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
         # After the data root is set: it rewrites the metric's ann_file.
         split_half_evaluation(cfg, split_half)
     import_suite_modules(cfg)
+    return cfg
+
+
+def train_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
+               max_iters=None, resume: bool = False, data_root=None,
+               cfg_options=None, launcher: str = 'none',
+               evaluations: Optional[int] = None,
+               paired_with: Optional[str] = None,
+               split_half: Optional[Sequence[str]] = None) -> None:
+    """Train and evaluate one cell; the result goes to ``result_file``
+    (SuiteResultHook). ``evaluations``: validations along training, the
+    last at its end; ``paired_with``: the twin config whose initial weights
+    the cell starts from where names and shapes match; ``split_half``:
+    metrics also evaluated on each half of the validation set
+    (:mod:`~mmdrconv.suite.split_half`)."""
+    cfg = cell_config(config, work_dir, result_file, seed, max_iters,
+                      resume, data_root, cfg_options, launcher, evaluations,
+                      paired_with, split_half)
     # Its own folder, not the suite's (which the suite holds): a cell
     # started twice, e.g. by a second suite, is refused.
     with hold_folder(work_dir, 'cell work dir',
                      enabled=launcher_rank(launcher) == 0):
+        # Never train afresh over an earlier run's checkpoints.
+        settle_work_dir(cfg, rank=launcher_rank(launcher))
         try:
             train_and_evaluate(cfg)
         finally:
             close_distributed()
+
+
+def check_cell(config: str, work_dir: str, result_file: str, seed: int = 0,
+               max_iters=None, resume: bool = False, data_root=None,
+               cfg_options=None, evaluations: Optional[int] = None,
+               paired_with: Optional[str] = None,
+               split_half: Optional[Sequence[str]] = None) -> None:
+    """What would stop a cell at its start, before any cell trains: its
+    config (budget, evaluations, split-half metrics, what to resume), its
+    data on disk and its model, built; raises the error (arguments:
+    :func:`train_cell`)."""
+    from mmengine.logging import MMLogger
+
+    from ..apis import build_model
+    from ..datasets import check_dataset
+    from ..datasets.data_root import align_evaluator_ann_files
+    cfg = cell_config(config, work_dir, result_file, seed, max_iters, resume,
+                      data_root, cfg_options, 'none', evaluations,
+                      paired_with, split_half)
+    align_evaluator_ann_files(cfg)
+    check_dataset(cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('ERROR')  # not the change of default scope per model
+    try:
+        build_model(cfg)
+    finally:
+        logger.setLevel(level)

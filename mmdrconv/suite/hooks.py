@@ -1,13 +1,12 @@
 import os.path as osp
 from typing import Optional
 
-import mmengine
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..openmmlab.atomic_save import dump_json_atomically
+from ..fileio import dump_json_atomically, load_json
 
 # message_hub keys: saved in checkpoints, so they survive a resume.
 PAIRING_INFO = 'suite/pairing'
@@ -34,10 +33,7 @@ class SuiteResultHook(Hook):
     def before_train(self, runner) -> None:
         # Resumed: keep the evaluations up to the checkpoint's iteration;
         # later ones are redone.
-        try:
-            curve = mmengine.load(self.curve_file, file_format='json')
-        except (OSError, ValueError):
-            curve = []
+        curve = load_json(self.curve_file, list) or []
         self.curve = [p for p in curve if p['iter'] <= runner.iter]
 
     def after_val_epoch(self, runner, metrics=None) -> None:

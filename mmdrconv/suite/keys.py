@@ -2,15 +2,18 @@
 
 A finished cell is reused only when everything that decides its numbers is
 unchanged: the resolved config (the variant's config file with its bases
-and the task's cfg_options), the budget, the seed, the dataset's parameters
-and the code (mmdrconv's version and source, and the versions of the
-OpenMMLab stack). The key is stored in the cell's ``cell_result.json`` (and,
-while it trains, in ``cell_key.json`` beside its checkpoints).
+and the task's cfg_options), the budget (iterations, processes), the seed,
+the dataset's parameters, the protocol (the twin it starts from, its
+evaluations along training, the metrics evaluated on each half of the val
+set) and the code that runs inside a cell (:func:`code_version`). The key
+is stored in the cell's ``cell_result.json`` (and, while it trains, in
+``cell_key.json`` beside its checkpoints).
 """
 import glob
 import hashlib
 import json
 import os.path as osp
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from importlib import metadata
 from typing import Dict, List, Optional
@@ -18,10 +21,26 @@ from typing import Dict, List, Optional
 from .spec import Cell, Suite
 
 KEY_FILE = 'cell_key.json'
-KEY_PARTS = ('config', 'budget', 'seed', 'dataset', 'code')
-# Modules that only format a report from finished results: editing them
-# changes no cell's numbers, so they are not part of the code version.
-REPORT_ONLY = ('suite/report.py', 'suite/plots.py', 'suite/stats.py')
+KEY_PARTS = ('config', 'budget', 'seed', 'dataset', 'protocol', 'code')
+# The package's source files that never run in a cell (patterns relative to
+# the package): the suite's reading of its file, planning, launchers, key
+# and report, the profiling, and the other command lines. Editing them
+# changes no cell's numbers, so the code version leaves them out; every
+# other file counts, a new one too until it is listed here.
+# tests/test_suite_keys.py checks that no module a cell imports is listed.
+OUTSIDE_CELL = ('suite/spec.py', 'suite/run.py', 'suite/seeding.py',
+                'suite/jobs.py', 'suite/launchers.py', 'suite/slurm.py',
+                'suite/keys.py', 'suite/invocations.py', 'suite/report.py',
+                'suite/plots.py', 'suite/stats.py', 'suite/timing.py',
+                'analysis/*', 'cli/*', 'deploy.py')
+# Matched above, yet run by a cell's process (python -m
+# mmdrconv.cli.suite_cell).
+CELL_ENTRY = ('cli/__init__.py', 'cli/suite_cell.py')
+# Run by a variant's profiling (python -m mmdrconv.cli.benchmark) beyond
+# the cell's code: part of a profile's code version.
+PROFILE_CODE = ('analysis/*', 'cli/benchmark.py')
+SCOPES = dict(cell=CELL_ENTRY, profile=CELL_ENTRY + PROFILE_CODE)
+PACKAGE = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STACK = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation')
 
 
@@ -43,19 +62,38 @@ def config_digest(config: str, cfg_options: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-@lru_cache(maxsize=None)
-def code_version() -> Dict[str, str]:
-    """mmdrconv's version and a hash of its source files (report-only
-    modules excepted), and the versions of the stack it trains with."""
-    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    digest = hashlib.sha256()
+def _matches(path: str, patterns) -> bool:
+    return any(fnmatchcase(path, pattern) for pattern in patterns)
+
+
+def source_files(scope: str = 'cell',
+                 package: Optional[str] = None) -> List[str]:
+    """The package's source files (relative, '/'-separated) that run in a
+    cell (``scope='cell'``) or in a variant's profiling (``'profile'``);
+    ``package``: its folder, default :data:`PACKAGE`."""
+    package = package or PACKAGE
+    files = []
     for path in sorted(glob.glob(osp.join(package, '**', '*.py'),
                                  recursive=True)):
         relative = osp.relpath(path, package).replace(osp.sep, '/')
-        if relative in REPORT_ONLY:
-            continue
+        if not _matches(relative, OUTSIDE_CELL) or _matches(relative,
+                                                           SCOPES[scope]):
+            files.append(relative)
+    return files
+
+
+@lru_cache(maxsize=None)
+def code_version(scope: str = 'cell',
+                 package: Optional[str] = None) -> Dict[str, str]:
+    """mmdrconv's version, a hash of the source files of ``scope``
+    (:func:`source_files`) and the versions of the stack it trains with.
+    Computed once per process (``code_version.cache_clear()`` after
+    editing the source in a test)."""
+    package = package or PACKAGE
+    digest = hashlib.sha256()
+    for relative in source_files(scope, package):
         digest.update(relative.encode() + b'\0')
-        with open(path, 'rb') as f:
+        with open(osp.join(package, relative), 'rb') as f:
             digest.update(f.read() + b'\0')
     from .. import __version__
     version = dict(mmdrconv=__version__, source=digest.hexdigest()[:16])
@@ -87,19 +125,22 @@ def _digest(config: str, options: dict, digests: Optional[dict]) -> str:
     return digests[which]
 
 
-def cell_key(suite: Suite, cell: Cell, digests: Optional[dict] = None
-             ) -> dict:
-    """The key of ``cell`` (``digests``: see :func:`_digest`)."""
-    launcher = suite.launcher or {}
-    # Training processes: with a launcher they share the batch.
-    processes = ((cell.task.gpus or launcher.get('gpus', 1)) *
-                 launcher.get('nnodes', 1)) if launcher else 1
-    key = dict(config=_digest(cell.config, cell.task.cfg_options or {},
-                              digests),
+def cell_key(suite: Suite, cell: Cell, processes: int,
+             digests: Optional[dict] = None) -> dict:
+    """The key of ``cell`` trained by ``processes`` processes (the
+    launcher's choice: :meth:`~mmdrconv.suite.launchers.Launcher.processes`;
+    they share the batch); ``digests``: see :func:`_digest`."""
+    options = cell.task.cfg_options or {}
+    key = dict(config=_digest(cell.config, options, digests),
                budget=dict(max_iters=cell.task.max_iters,
                            processes=processes),
                seed=cell.seed,
                dataset=dataset_parameters(suite, cell),
+               protocol=dict(
+                   twin=_digest(cell.task.variants[cell.task.baseline],
+                                options, digests),
+                   evaluations=cell.task.evaluations,
+                   split_half=list(cell.task.metrics)),
                code=code_version())
     # Through JSON once, so that it compares equal to a stored key.
     return json.loads(json.dumps(key, default=list))
@@ -136,5 +177,5 @@ def profile_key(config: str, image_size, repeat: int,
     """What a variant's profile (params, MACs, latency, memory) depends
     on."""
     key = dict(config=_digest(config, {}, digests), image_size=image_size,
-               repeat=repeat, code=code_version())
+               repeat=repeat, code=code_version('profile'))
     return json.loads(json.dumps(key, default=list))

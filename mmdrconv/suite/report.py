@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import platform
 import shlex
+import statistics
 import sys
 import time
 from typing import Dict, List, Optional
@@ -11,9 +12,12 @@ from typing import Dict, List, Optional
 import mmengine
 import torch
 
+from .invocations import timing_lines
 from .split_half import HALVES, half_key
-from .stats import (CONFIDENCE, NO_DIFFERENCE, POWER, evaluation_se,
-                    late_gain, paired_difference, seed_plan, t_interval)
+from .stats import (BEHIND, CONFIDENCE, NO_DIFFERENCE, POWER,
+                    corrected_verdict, evaluation_se, holm_adjusted,
+                    late_gain, p_value, paired_difference, seed_plan,
+                    t_interval)
 from .spec import Cell, Suite, Task, load_suite
 
 # Written under every report: how to read the cost columns.
@@ -139,7 +143,80 @@ def summarize(suite: Suite, cells: List[Cell], results: List[dict],
             row['profile'] = profiles.get((task.name, variant), {})
             row['gmacs_per_image'] = _gmacs_per_image(row['profile'])
             rows.append(row)
+        correct_for_multiplicity(task, [r for r in rows
+                                        if r['task'] == task.name])
     return rows
+
+
+SECONDARY = 'secondary metric: no verdict'
+
+
+def correct_for_multiplicity(task: Task, rows: List[dict]) -> None:
+    """Verdicts on the task's primary metric only, with Holm's correction
+    across its variants (controls included: they are comparisons too);
+    the other metrics keep their intervals as secondary results. Each
+    difference keeps its uncorrected verdict and gets its p-value and
+    Holm-adjusted p-value."""
+    compared = [r for r in rows if r['difference'] is not None]
+    primary = {r['variant']: r['difference'][task.primary_metric]
+               for r in compared}
+    for d in primary.values():
+        d['p_value'] = p_value(d)
+    adjusted = holm_adjusted({v: d['p_value'] for v, d in primary.items()})
+    for row in compared:
+        for metric, d in row['difference'].items():
+            d['verdict_uncorrected'] = d['verdict']
+            if metric == task.primary_metric:
+                d['holm_p'] = adjusted[row['variant']]
+                d['verdict'] = corrected_verdict(d, d['holm_p'])
+            else:
+                d['verdict'] = SECONDARY
+
+
+def task_checks(task: Task, rows: List[dict]) -> dict:
+    """What a verdict of the task rests on, on its primary metric: the
+    median and largest relative MDE of the non-control variants, each
+    control behind (after the correction, and on every seed), the twin on
+    a plateau (its last-quarter gain below half the median MDE) and the
+    evaluation noise below the seed noise."""
+    metric = task.primary_metric
+    by_variant = {r['variant']: r for r in rows}
+    mdes = [((by_variant[v]['difference'] or {}).get(metric, {}).get('mde')
+             or {}) for v in task.compared if v in by_variant]
+    relative = sorted(m['relative'] for m in mdes
+                      if m.get('relative') is not None)
+    absolute = sorted(m['absolute'] for m in mdes
+                      if m.get('absolute') is not None)
+    controls = {}
+    for variant in task.controls:
+        d = ((by_variant.get(variant) or {}).get('difference') or {}).get(
+            metric) or {}
+        controls[variant] = dict(
+            verdict=d.get('verdict'),
+            behind_every_seed=bool(d.get('values')) and all(
+                v < 0 for v in d['values']),
+            seeds=d.get('n', 0))
+    twin = by_variant.get(task.baseline) or {}
+    gain = ((twin.get('late_gain') or {}).get(metric) or {}).get('mean')
+    half_mde = statistics.median(absolute) / 2 if absolute else None
+    se = ((twin.get('evaluation_se') or {}).get(metric) or {}).get('se')
+    sd = ((twin.get('metrics') or {}).get(metric) or {}).get('std')
+    return dict(
+        metric=metric,
+        seeds=sorted(set(twin.get('seeds') or [])),
+        median_relative_mde=statistics.median(relative) if relative else None,
+        max_relative_mde=relative[-1] if relative else None,
+        controls=controls,
+        controls_behind=bool(controls) and all(
+            c['verdict'] == BEHIND and c['behind_every_seed']
+            for c in controls.values()),
+        twin_late_gain=gain,
+        twin_plateau=None if gain is None or half_mde is None else
+        gain < half_mde,
+        half_mde=half_mde,
+        evaluation_se=se, seed_std=sd,
+        evaluation_below_seed_noise=None if se is None or sd is None else
+        se < sd)
 
 
 # ------------------------------------------------------------------ text
@@ -188,7 +265,11 @@ def _task_section(task: Task, rows: List[dict], digits: Dict[str,
         f'## {task.name}', '',
         f'Budget: {budget} per run, the same for every variant; metrics on '
         f'the val split. Standard twin: `{task.baseline}`. Cells: mean '
-        f'[{pct}% Student-t interval over seeds] and the per-seed values.',
+        f'[{pct}% Student-t interval over seeds] and the per-seed values. '
+        f'Primary metric: `{task.primary_metric}` (verdicts, with Holm\'s '
+        'correction across the variants)' +
+        (f"; secondary: {', '.join(f'`{m}`' for m in task.metrics if m != task.primary_metric)}"
+         ' (intervals only)' if len(task.metrics) > 1 else '') + '.',
         ''
     ]
     lines += _row_table(
@@ -232,6 +313,7 @@ def _task_section(task: Task, rows: List[dict], digits: Dict[str,
           _fmt(r['profile'].get('train_peak_mib'), 0),
           _fmt(r['profile'].get('infer_peak_mib'), 0)] for r in rows])
     lines += verdict_lines(task, rows, digits)
+    lines += check_lines(task_checks(task, rows), digits[task.primary_metric])
     for row in rows:
         if row['profile'].get('error'):
             lines.append(f"- PROFILE FAILED {row['variant']}: "
@@ -310,7 +392,7 @@ def verdict_lines(task: Task, rows: List[dict],
     for row in rows:
         if row['difference'] is None:
             continue
-        for metric in task.metrics:
+        for metric in (task.primary_metric, ):
             d = row['difference'][metric]
             name = f"{row['variant']} vs {task.baseline} on {metric}"
             if d['n'] == 0:
@@ -326,10 +408,48 @@ def verdict_lines(task: Task, rows: List[dict],
                 continue
             out.append(f'- {name}: '
                        f'{format_interval(d, digits[metric], sign=True)} '
-                       f"over {seeds}: {d['verdict']}"
+                       f"over {seeds}{_p_values(d)}: {d['verdict']}"
                        f'{_ruled_out(d, digits[metric])}'
                        f'{_evaluation_caveat(d, digits[metric])}.')
     return out + [''] if out else []
+
+
+def _p_values(difference: dict) -> str:
+    if difference.get('holm_p') is None:
+        return ''
+    return (f" (p {difference['p_value']:.3g}, Holm-adjusted "
+            f"{difference['holm_p']:.3g})")
+
+
+def _yes_no(value: Optional[bool]) -> str:
+    return '-' if value is None else ('yes' if value else 'NO')
+
+
+def check_lines(checks: dict, digits: int) -> List[str]:
+    """The task's checks (:func:`task_checks`) as a list."""
+    pct = (lambda v: '-' if v is None else f'{v:.1%}')
+    lines = [f"Checks on `{checks['metric']}` ({len(checks['seeds'])} "
+             'seeds):', '',
+             f"- MDE of the non-control variants, relative to the twin: "
+             f"median {pct(checks['median_relative_mde'])}, largest "
+             f"{pct(checks['max_relative_mde'])}"]
+    for variant, c in checks['controls'].items():
+        lines.append(f"- control `{variant}`: {c['verdict']}; behind on "
+                     f"every seed: {_yes_no(c['behind_every_seed'])}")
+    if not checks['controls']:
+        lines.append('- no control: nothing shows that this budget '
+                     'detects a known harm')
+    lines.append(
+        f"- twin on a plateau (last-quarter gain "
+        f"{_fmt(checks['twin_late_gain'], digits, True)} below half the "
+        f"median MDE, {_fmt(checks['half_mde'], digits)}): "
+        f"{_yes_no(checks['twin_plateau'])}")
+    lines.append(
+        f"- evaluation noise below seed noise ("
+        f"{_fmt(checks['evaluation_se'], digits)} vs "
+        f"{_fmt(checks['seed_std'], digits)}): "
+        f"{_yes_no(checks['evaluation_below_seed_noise'])}")
+    return lines + ['']
 
 
 def _evaluation_caveat(difference: dict, digits: int) -> str:
@@ -384,17 +504,23 @@ def invocation() -> str:
 
 def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
              cell_time_s: float, plots: List[str], jobs: int = 1,
-             reruns: List[str] = ()) -> str:
+             reruns: List[str] = (), timing: Optional[dict] = None) -> str:
     """The report; ``reruns``: one line per cell rerun this time because
-    what produced its earlier result changed."""
+    what produced its earlier result changed; ``timing``: which invocation
+    measured what (:mod:`~.invocations`; without it, this invocation's
+    ``wall_time_s``)."""
     lines = [f'# Suite `{suite.name}`', '',
-             f'- suite file: `{suite.source}`; seeds: {suite.seeds}',
+             f'- suite file: `{suite.source}`; seeds: {suite.seeds}' + ''.join(
+                 f'; {t.name}: {t.seeds}' for t in suite.tasks
+                 if t.seeds is not None and t.seeds != suite.seeds),
              f'- command: `{invocation()}`',
              f'- machine: {machine()}',
-             f'- report written {time.strftime("%Y-%m-%d %H:%M")}; this '
-             f'invocation took {wall_time_s / 60:.1f} min; the cells '
-             f'(train + eval) took {cell_time_s / 60:.1f} min in all '
-             '(finished cells are not re-run)']
+             f'- report written {time.strftime("%Y-%m-%d %H:%M")}' + (
+                 '' if timing else
+                 f'; this invocation took {wall_time_s / 60:.1f} min; the '
+                 f'cells (train + eval) took {cell_time_s / 60:.1f} min in '
+                 'all (finished cells are not re-run)')]
+    lines += timing_lines(timing) if timing else []
     if jobs > 1:
         lines.append(f'- cells ran {jobs} at a time, sharing the machine: '
                      'their training times are contended, not comparable '
@@ -403,7 +529,8 @@ def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
               for line in reruns]
     lines.append('')
     for name, data in suite.datasets.items():
-        if data.get('generate'):
+        if data.get('generate') and any(t.dataset == name
+                                        for t in suite.tasks):
             lines.append(f'- dataset `{name}`: generated at `{data["root"]}`'
                          f' ({data.get("num_train")} train / '
                          f'{data.get("num_val")} val images, seed '
@@ -414,11 +541,13 @@ def markdown(suite: Suite, rows: List[dict], wall_time_s: float,
         lines += _task_section(
             task, [r for r in rows if r['task'] == task.name], digits)
     lines += [
-        f'A verdict says "ahead" or "behind" only when the {CONFIDENCE:.0%} '
-        'interval of the paired difference excludes zero; with one seed '
-        'there is no interval. The intervals are per comparison (no '
-        'correction for the number of comparisons), so across many rows an '
-        'occasional "ahead" or "behind" is expected by chance alone. MDE '
+        'Verdicts are made on each task\'s primary metric only: "ahead" or '
+        '"behind" when the paired t test of the difference to the twin '
+        'rejects zero after Holm\'s correction across the task\'s variants '
+        f'(family-wise error at most {1 - CONFIDENCE:.0%}); with one seed '
+        f'there is no test. The {CONFIDENCE:.0%} intervals are per '
+        'comparison, uncorrected; secondary metrics get intervals and no '
+        'verdict (docs/suite.md, "One primary metric"). MDE '
         '(minimum detectable difference): the smallest paired difference '
         f'this run would detect with {POWER:.0%} power at the two-sided '
         f'{CONFIDENCE:.0%} level, (t(1-α/2, n-1) + t(power, n-1)) s_d / '
@@ -470,7 +599,10 @@ def write_csv(path: str, rows: List[dict]) -> None:
 
 
 def write_report(suite: Suite, cells: List[Cell], results: List[dict],
-                 profiles: Dict, wall_time_s: float, jobs: int = 1) -> dict:
+                 profiles: Dict, wall_time_s: float, jobs: int = 1,
+                 timing: Optional[dict] = None) -> dict:
+    """``timing``: which invocation measured what (:mod:`~.invocations`);
+    then ``wall_time_s`` in results.json is the whole run's."""
     from .plots import plot_all
     rows = summarize(suite, cells, results, profiles)
     mmengine.mkdir_or_exist(suite.work_dir)
@@ -481,9 +613,13 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
     mmengine.dump(dict(suite=suite.name, source=suite.source,
                        command=invocation(),
                        seeds=suite.seeds, machine=machine(),
-                       confidence=CONFIDENCE, wall_time_s=wall_time_s,
-                       jobs=jobs,
+                       confidence=CONFIDENCE,
+                       wall_time_s=timing['run_wall_time_s'] if timing
+                       else wall_time_s, timing=timing, jobs=jobs,
                        summary=rows,
+                       checks={t.name: task_checks(
+                           t, [r for r in rows if r['task'] == t.name])
+                           for t in suite.tasks},
                        cells=[dict(task=c.task.name, variant=c.variant,
                                    seed=c.seed, work_dir=c.work_dir, **r)
                               for c, r in zip(cells, results)]),
@@ -494,9 +630,23 @@ def write_report(suite: Suite, cells: List[Cell], results: List[dict],
         reruns = [f'{c.label}: {r["rerun_because"]}'
                   for c, r in zip(cells, results) if r.get('rerun_because')]
         f.write(markdown(suite, rows, wall_time_s, cell_time_s, plots,
-                         jobs, reruns))
+                         jobs, reruns, timing))
     failed = sum(r.get('status') != 'ok' for r in results)
-    return dict(files, plots=plots, failed=failed, summary=rows)
+    return dict(files, plots=plots, failed=failed, summary=rows,
+                checks=mmengine.load(files['json'])['checks'])
+
+
+def record_seeding(report: dict) -> None:
+    """Add ``report['seeding']`` (--until-mde: per task, its seeds and why
+    they stopped) to the report's results.json and results.md."""
+    data = mmengine.load(report['json'])
+    data['seeding'] = report['seeding']
+    mmengine.dump(data, report['json'], indent=2)
+    lines = ['', '## Seeds until the run can decide (--until-mde)', '']
+    lines += [f"- {task}: seeds {s['seeds']}: {s['reason']}"
+              for task, s in report['seeding'].items()]
+    with open(report['markdown'], 'a') as f:
+        f.write('\n'.join(lines) + '\n')
 
 
 def seed_plan_lines(plan: List[dict], relative: float,

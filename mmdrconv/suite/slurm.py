@@ -20,16 +20,18 @@ folder) holding, with ``KIND`` = ``cell`` or ``profile``:
   code, host, start and end): the job's outcome where ``sacct`` is not
   available and the scheduler has forgotten the job.
 
-Finished cells and profiles are never resubmitted: finished as for a local
-run, i.e. under the same key (config, budget, seed, data, code;
-``keys.py``), and an out-of-date one is set aside and run again. A job
-that failed, was cancelled, ran out of time or was preempted is reported
-with the scheduler's state and its log; the next run resubmits it and a cell resumes from its last
-checkpoint. Ctrl-C stops the waiting only: the jobs keep running, and
-running the same command again attaches to them (``scancel`` cancels them).
+This launcher only plans the Slurm side of the jobs (GPUs, tasks, nodes),
+submits or attaches, waits and collects each job's outcome: which cells
+and profiles need a job, and what an outcome becomes, is ``jobs.py``'s, as
+for a local run (finished cells and profiles are never resubmitted; an
+out-of-date one is set aside and run again). A job that failed, was
+cancelled, ran out of time or was preempted is reported with the
+scheduler's state and its log; the next run resubmits it and a cell
+resumes from its last checkpoint. Ctrl-C stops the waiting only: the jobs
+keep running, and running the same command again attaches to them
+(``scancel`` cancels them).
 """
 import argparse
-import dataclasses
 import getpass
 import hashlib
 import math
@@ -38,12 +40,13 @@ import os.path as osp
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from ..openmmlab.atomic_save import dump_json_atomically
+from ..fileio import dump_json_atomically, load_json
+from .jobs import Batch, Job, Outcome, SuiteError, cell_gpus
+from .launchers import PROGRESS_MARKERS, Launcher, last_error, progress
 from .spec import Cell, Suite
 
 # States in which a job may still run (squeue's long names); any other
@@ -73,18 +76,28 @@ class SlurmOptions:
 
 
 @dataclass
-class Job:
-    kind: str  # 'cell' or 'profile'
-    label: str
-    folder: str
-    command: List[str]
+class SlurmJob:
+    """A suite job as a Slurm job."""
+    job: Job
     gpus: int  # 0: no GPU requested
     tasks: int
-    cell: Optional[Cell] = None
+    command: List[str]
     job_id: Optional[str] = None
     state: str = ''
     reason: str = ''
     log_offset: int = 0
+
+    @property
+    def kind(self) -> str:
+        return self.job.kind
+
+    @property
+    def label(self) -> str:
+        return self.job.label
+
+    @property
+    def folder(self) -> str:
+        return self.job.folder
 
     def path(self, suffix: str) -> str:
         return osp.join(self.folder, f'{self.kind}_{suffix}')
@@ -105,15 +118,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         'Slurm (--launcher slurm): every unfinished cell and profile is a '
         'job; see mmdrconv/suite/slurm.py')
-    group.add_argument('--launcher', choices=['local', 'slurm'],
-                       default='local',
-                       help="where cells run (default: 'local')")
     group.add_argument('--partition', help='Slurm partition (sbatch -p)')
     group.add_argument(
         '--gpus-per-cell', type=int,
         help="GPUs, and so processes, per cell (default: the task's gpus, "
-        "else the suite launcher's, else 1); 0 requests no GPU (one CPU "
-        'process)')
+        "else the suite's distributed gpus, else 1); 0 requests no GPU "
+        '(one CPU process)')
     group.add_argument('--gpus-per-node', type=int, default=8,
                        help='GPUs of a node: cells with more span nodes '
                        '(default 8)')
@@ -133,19 +143,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace,
-                      parser: argparse.ArgumentParser
-                      ) -> Optional[SlurmOptions]:
-    """The Slurm options of the command line; None for a local run.
+                      parser: argparse.ArgumentParser) -> SlurmOptions:
+    """The Slurm options of the command line (``--launcher slurm``).
     Misuse is a usage error naming the option."""
-    given = [name for name, default in (
-        ('--partition', None), ('--gpus-per-cell', None),
-        ('--cpus-per-cell', None), ('--time', None), ('--requeue', False),
-        ('--sbatch-args', ''), ('--gpus-per-node', 8), ('--poll', 30.0))
-        if getattr(args, name[2:].replace('-', '_')) != default]
-    if args.launcher != 'slurm':
-        if given:
-            parser.error(f'{", ".join(given)} need(s) --launcher slurm')
-        return None
     if not args.partition:
         parser.error('--launcher slurm needs --partition P')
     if args.jobs != 1:
@@ -174,45 +174,7 @@ def options_from_args(args: argparse.Namespace,
                         poll_s=args.poll)
 
 
-def _cell_gpus(suite: Suite, cell: Cell, options: SlurmOptions) -> int:
-    if options.gpus_per_cell is not None:
-        return options.gpus_per_cell
-    return cell.task.gpus or (suite.launcher or {}).get('gpus', 1)
-
-
-def _profile_label(task, variant: str) -> str:
-    return f'profile {task.name} | {variant}'
-
-
-def plan_jobs(suite: Suite, cells: List[Cell], options: SlurmOptions,
-              skip_profile: bool, finished) -> List[Job]:
-    """A job per cell not ``finished`` and per variant without a profile."""
-    from .run import _cell_command, _load_json, _profile_command
-    local = dataclasses.replace(suite, launcher=None)  # no torchrun
-    jobs = []
-    for cell in cells:
-        if finished(cell):
-            continue
-        gpus = _cell_gpus(suite, cell, options)
-        command = _cell_command(local, cell, resume=False)
-        if gpus > 1:
-            command += ['--launcher', 'slurm']
-        jobs.append(Job('cell', cell.label, cell.work_dir, command, gpus,
-                        max(gpus, 1), cell=cell))
-    if skip_profile:
-        return jobs
-    for task in suite.tasks:
-        for variant in task.variants:
-            out, command = _profile_command(suite, task, variant)
-            if _load_json(out) is None:
-                gpus = min(1, options.gpus_per_cell
-                           if options.gpus_per_cell is not None else 1)
-                jobs.append(Job('profile', _profile_label(task, variant),
-                                osp.dirname(out), command, gpus, 1))
-    return jobs
-
-
-def job_script(job: Job, options: SlurmOptions) -> str:
+def job_script(job: SlurmJob, options: SlurmOptions) -> str:
     """The batch script of ``job``: sbatch header, then its command (under
     srun when it has several processes), then its exit-status file."""
     nodes = math.ceil(job.tasks / options.gpus_per_node) if job.gpus else 1
@@ -266,7 +228,7 @@ def _run(command: List[str]) -> subprocess.CompletedProcess:
 def check_clients() -> None:
     missing = [c for c in ('sbatch', 'squeue') if shutil.which(c) is None]
     if missing:
-        raise FileNotFoundError(
+        raise SuiteError(
             f'--launcher slurm: {", ".join(missing)} not on PATH; run the '
             "suite where Slurm's client commands are (a login node)")
 
@@ -318,30 +280,35 @@ def _active_by_name() -> Dict[str, str]:
     return found
 
 
-def _record(job: Job) -> Optional[str]:
-    from .run import _load_json
-    record = _load_json(job.path('job.json'))
+def _record(job: SlurmJob) -> Optional[str]:
+    record = load_json(job.path('job.json'))
     return str(record['job_id']) if record and 'job_id' in record else None
 
 
-def submit(job: Job, options: SlurmOptions) -> str:
+def submit(job: SlurmJob, options: SlurmOptions) -> str:
     os.makedirs(job.folder, exist_ok=True)
     script = job.path('job.sh')
     with open(script, 'w') as f:
         f.write(job_script(job, options))
     done = _run(['sbatch', '--parsable', *options.sbatch_args, script])
     if done.returncode != 0:
-        raise RuntimeError(
+        hint = ('check --partition, --gpus-per-cell, --cpus-per-cell, '
+                '--time and --sbatch-args')
+        if job.gpus and 'Invalid generic resource' in done.stderr:
+            hint = (f'it asks for {job.gpus} GPU(s) (--gres=gpu), which '
+                    f'partition {options.partition!r} does not offer; on a '
+                    'cluster without GPUs pass --gpus-per-cell 0 (each cell '
+                    'one CPU process)')
+        raise SuiteError(
             f'sbatch refused the job of {job.label} ({script}): '
-            f'{done.stderr.strip()} (check --partition, --gpus-per-cell, '
-            '--cpus-per-cell, --time and --sbatch-args)')
+            f'{done.stderr.strip()} ({hint})')
     job_id = done.stdout.strip().split(';')[0]
     dump_json_atomically(dict(job_id=job_id, name=job.name, script=script,
                               submitted=time.time()), job.path('job.json'))
     return job_id
 
 
-def attach_or_submit(jobs: List[Job], options: SlurmOptions,
+def attach_or_submit(jobs: List[SlurmJob], options: SlurmOptions,
                      prefix: str) -> None:
     """Give every job its Slurm job: the recorded or same-named one while
     it is queued or running, else a new submission."""
@@ -361,17 +328,14 @@ def attach_or_submit(jobs: List[Job], options: SlurmOptions,
             print(f'{prefix} {job.label}: attached to job {job_id} '
                   f'({state})', flush=True)
             continue
-        resume = job.kind == 'cell' and osp.isfile(
-            osp.join(job.folder, 'last_checkpoint'))
         job.job_id = submit(job, options)
         print(f'{prefix} {job.label}: submitted job {job.job_id}'
-              f"{' (resumes from its last checkpoint)' if resume else ''}",
+              f"{' (resumes from its last checkpoint)' if job.job.resume else ''}",  # noqa: E501
               flush=True)
 
 
-def _echo_progress(job: Job, prefix: str) -> None:
+def _echo_progress(job: SlurmJob, prefix: str) -> None:
     """Print the job's new progress lines (as a local run does)."""
-    from .run import PROGRESS_MARKERS, _progress
     try:
         with open(job.log, 'rb') as f:
             f.seek(job.log_offset)
@@ -382,17 +346,24 @@ def _echo_progress(job: Job, prefix: str) -> None:
     job.log_offset += end
     for line in data[:end].decode(errors='replace').splitlines():
         if any(marker in line for marker in PROGRESS_MARKERS):
-            print(f'{prefix} {job.label}: {_progress(line)}', flush=True)
+            print(f'{prefix} {job.label}: {progress(line)}', flush=True)
 
 
-def _final_state(job: Job) -> Tuple[str, str]:
+def _exit_status(job: SlurmJob) -> dict:
+    """What the job's script recorded when its command ended (empty before,
+    or when the file is another job's)."""
+    exit_status = load_json(job.path('exit.json')) or {}
+    return exit_status if str(exit_status.get('job_id')) == job.job_id \
+        else {}
+
+
+def _final_state(job: SlurmJob) -> Tuple[str, str]:
     """The state of a job the controller no longer lists."""
-    from .run import _load_json
     state = _accounting_state(job.job_id)
     if state:
         return state, 'from sacct'
-    exit_status = _load_json(job.path('exit.json'))
-    if exit_status and str(exit_status.get('job_id')) == job.job_id:
+    exit_status = _exit_status(job)
+    if exit_status:
         code = exit_status.get('exit_code')
         return ('COMPLETED', '') if code == 0 else (
             'FAILED', f'exit code {code}')
@@ -400,7 +371,7 @@ def _final_state(job: Job) -> Tuple[str, str]:
                     'cancelled, out of time, preempted or its node failed')
 
 
-def wait(jobs: List[Job], options: SlurmOptions, prefix: str) -> None:
+def wait(jobs: List[SlurmJob], options: SlurmOptions, prefix: str) -> None:
     """Poll until every job has ended, printing each change of state and
     the counts of queued / running / done / failed jobs."""
     waiting = list(jobs)
@@ -439,111 +410,82 @@ def wait(jobs: List[Job], options: SlurmOptions, prefix: str) -> None:
             time.sleep(options.poll_s)
 
 
-def outcome(job: Job) -> dict:
-    """A cell's result as a local run records it, or a profile; a job that
-    did not finish gives a failure naming its state and log."""
-    from .run import _last_error, _load_json
-    out = job.cell.result_file if job.cell else osp.join(job.folder,
-                                                         'profile.json')
-    result = _load_json(out) if job.state == 'COMPLETED' else None
-    exit_status = _load_json(job.path('exit.json')) or {}
-    if exit_status.get('job_id') != job.job_id:
-        exit_status = {}
-    if result is None:
-        try:
-            with open(job.log, errors='replace') as f:
-                tail = f.read()[-8000:]
-        except OSError:
-            tail = ''
-        reason = f', {job.reason}' if job.reason not in ('', 'None') else ''
-        result = dict(
-            status='failed', scheduler_state=job.state, log=job.log,
-            error=f'Slurm job {job.job_id} {job.state}{reason}; log '
-            f'{job.log}; last output: {_last_error(tail)}')
-        if 'exit_code' in exit_status:
-            result['exit_code'] = exit_status['exit_code']
-    if job.cell is None:
-        return result
-    result.update(job_id=job.job_id, host=exit_status.get('host'))
-    if 'end' in exit_status and 'wall_time_s' not in result:
-        result['wall_time_s'] = exit_status['end'] - exit_status['start']
-    dump_json_atomically(result, job.cell.result_file)
-    return result
-
-
-def run_on_slurm(suite: Suite, cells: List[Cell], keys: List,
-                 options: SlurmOptions, skip_profile: bool,
-                 digests: Optional[dict] = None) -> Tuple[List[dict], Dict]:
-    """Every cell's result and every variant's profile, as
-    :func:`~mmdrconv.suite.run.run_suite` needs them; the unfinished ones
-    run as Slurm jobs. ``keys``: each cell's key (or the error computing
-    it), as for a local run: a cell is finished only under its key."""
-    from .run import _checked, _load_json, _profile_command, _profile_key
-    from .run import prepare_cell
-    check_clients()
-    prefix = f'[{suite.name} slurm]'
-    earlier, rerun_because = {}, {}
-    for cell, key in zip(cells, keys):
-        if isinstance(key, Exception):  # its config does not load
-            earlier[cell.label] = dict(
-                status='failed', error=f'{type(key).__name__}: {key}')
-            continue
-        finished, _, because = prepare_cell(suite, cell, prefix, key)
-        if finished is not None:
-            earlier[cell.label] = finished
-        elif because:
-            rerun_because[cell.label] = because
-    profile_keys = {}
-    for task in [] if skip_profile else suite.tasks:
-        for variant in task.variants:
-            out, _ = _profile_command(suite, task, variant)
-            try:
-                key = _profile_key(suite, task, variant, digests)
-            except Exception as error:  # a config that does not load
-                key = error
-            profile = _load_json(out)
-            if profile is not None and profile.get('key') != key:
-                os.remove(out)  # out of date: profiled again
-            profile_keys[task.name, variant] = key
-    jobs = plan_jobs(suite, cells, options, skip_profile,
-                     lambda cell: cell.label in earlier)
+def outcome(job: SlurmJob) -> Outcome:
+    """How the job ended: a failure names its state, its log and the log's
+    last error; a cell's result keeps the job's id and node."""
+    exit_status = _exit_status(job)
     try:
-        attach_or_submit(jobs, options, prefix)
-        wait(jobs, options, prefix)
-    except KeyboardInterrupt:
-        ids = ' '.join(j.job_id for j in jobs if j.job_id)
-        print(f'\n{prefix} interrupted: the submitted jobs keep running '
-              f'({ids or "none"}); run the same command again to attach to '
-              f'them, or cancel them with: scancel {ids}', file=sys.stderr,
-              flush=True)
-        raise SystemExit(130)
-    by_label = {j.label: outcome(j) for j in jobs}
-    results = []
-    for cell, key in zip(cells, keys):
-        result = earlier.get(cell.label)
-        if result is None:  # ran as a job now: recorded as a local run
-            result = dict(by_label[cell.label], key=key)
-            if cell.label in rerun_because:
-                result['rerun_because'] = rerun_because[cell.label]
-            dump_json_atomically(result, cell.result_file)
-        if result.get('status') != 'ok':
-            print(f'{prefix} {cell.label}: FAILED ({result["error"]})',
-                  flush=True)
-        results.append(_checked(cell, result, prefix))
-    profiles = {}
-    for (task_name, variant), key in profile_keys.items():
-        task = next(t for t in suite.tasks if t.name == task_name)
-        out, _ = _profile_command(suite, task, variant)
-        label = _profile_label(task, variant)
-        if isinstance(key, Exception):
-            profiles[task_name, variant] = dict(
-                error=f'{type(key).__name__}: {key}')
-            continue
-        profile = _load_json(out)
-        if profile is not None and 'key' not in profile:  # written now
-            profile = dict(profile, key=key)
-            dump_json_atomically(profile, out)
-        profiles[task_name, variant] = profile or dict(
-            error=by_label.get(label, {}).get('error', 'no profile'))
-    return results, profiles
+        with open(job.log, errors='replace') as f:
+            tail = f.read()[-8000:]
+    except OSError:
+        tail = ''
+    reason = f', {job.reason}' if job.reason not in ('', 'None') else ''
+    failure = dict(scheduler_state=job.state, log=job.log)
+    if 'exit_code' in exit_status:
+        failure['exit_code'] = exit_status['exit_code']
+    return Outcome(
+        succeeded=job.state == 'COMPLETED',
+        error=f'Slurm job {job.job_id} {job.state}{reason}; log {job.log}; '
+        f'last output: {last_error(tail)}',
+        wall_time_s=exit_status['end'] - exit_status['start']
+        if 'end' in exit_status else None,
+        record=dict(job_id=job.job_id, host=exit_status.get('host')),
+        failure=failure)
 
+
+class SlurmLauncher(Launcher):
+    """Every job a Slurm job: planned, submitted (or attached to), waited
+    for, and its outcome collected (module docstring)."""
+    name = 'slurm'
+    cli_options = ('partition', 'gpus_per_cell', 'gpus_per_node',
+               'cpus_per_cell', 'time', 'requeue', 'sbatch_args', 'poll')
+
+    def __init__(self, options: SlurmOptions):
+        self.options = options
+        self.jobs: List[SlurmJob] = []
+
+    add_arguments = staticmethod(add_arguments)
+
+    @classmethod
+    def from_args(cls, args, parser) -> 'SlurmLauncher':
+        return cls(options_from_args(args, parser))
+
+    def check(self) -> None:
+        check_clients()
+
+    def gpus(self, suite: Suite, cell: Cell) -> int:
+        """``--gpus-per-cell``, else the suite file's (:func:`cell_gpus`)."""
+        if self.options.gpus_per_cell is not None:
+            return self.options.gpus_per_cell
+        return cell_gpus(suite, cell)
+
+    def processes(self, suite: Suite, cell: Cell) -> int:
+        return max(self.gpus(suite, cell), 1)
+
+    def slurm_job(self, suite: Suite, job: Job) -> SlurmJob:
+        """A cell: one task per GPU under mmengine's launcher='slurm'; a
+        profile: one task, one GPU unless --gpus-per-cell 0."""
+        if job.cell is None:
+            gpus = min(1, self.options.gpus_per_cell
+                       if self.options.gpus_per_cell is not None else 1)
+            return SlurmJob(job, gpus, 1, job.command)
+        gpus = self.gpus(suite, job.cell)
+        command = job.command + (['--launcher', 'slurm'] if gpus > 1 else [])
+        return SlurmJob(job, gpus, max(gpus, 1), command)
+
+    def run(self, suite: Suite, batch: Batch) -> None:
+        prefix = f'[{suite.name} slurm]'
+        self.jobs = [self.slurm_job(suite, job) for job in batch.jobs
+                     if batch.may_start(job)]
+        attach_or_submit(self.jobs, self.options, prefix)
+        wait(self.jobs, self.options, prefix)
+        for job in self.jobs:
+            batch.finish(job.job, outcome(job))
+
+    def interrupted(self) -> str:
+        ids = ' '.join(j.job_id for j in self.jobs if j.job_id)
+        if not ids:
+            return 'no job was submitted'
+        return (f'the submitted jobs keep running ({ids}); run the same '
+                'command again to attach to them, or cancel them with: '
+                f'scancel {ids}')

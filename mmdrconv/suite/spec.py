@@ -1,14 +1,18 @@
 """Reading a suite file: the matrix of task x variant x seed."""
 import os
 import os.path as osp
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
 SUITE_FIELDS = ('name', 'seeds', 'tasks')
-OPTIONAL_SUITE_FIELDS = ('datasets', 'profile', 'launcher')
+# 'launcher': the old name of 'distributed' (until 0.3).
+OPTIONAL_SUITE_FIELDS = ('datasets', 'profile', 'distributed', 'launcher')
+DISTRIBUTED_FIELDS = ('type', 'gpus', 'nnodes')
 GENERATED_KINDS = ('coco', 'cityscapes')
+CONTROL_PREFIX = 'control'
 
 
 @dataclass
@@ -19,7 +23,7 @@ class Task:
     variants: Dict[str, str]  # variant name -> config path
     max_iters: Optional[int] = None  # None: the config's own schedule
     image_size: tuple = (128, 128)  # (H, W) for latency / memory profiling
-    gpus: Optional[int] = None  # per-task GPU count under a launcher
+    gpus: Optional[int] = None  # per-task GPU count of a distributed cell
     cfg_options: dict = field(default_factory=dict)
     # The standard twin every other variant is compared with; default: the
     # first variant.
@@ -27,10 +31,39 @@ class Task:
     # Evaluations along training (the last at its end): the validation
     # curve. None: the config's own val_interval.
     evaluations: Optional[int] = None
+    # The metric the verdicts are made on, with Holm's correction across
+    # the task's variants; the other metrics are secondary (reported, no
+    # verdict). Default: the first of ``metrics``.
+    primary_metric: Optional[str] = None
+    # Variants of known harm that must come out behind the twin. Default:
+    # the variants whose names start with 'control'.
+    controls: Optional[List[str]] = None
+    # The task's own seeds, when they differ from the suite's (--until-mde
+    # adds seeds task by task).
+    seeds: Optional[List[int]] = None
+    # The pilot that admitted the task to its preset (docs/suite.md, "the
+    # gate"): 'RESULTS_JSON:TASK', whose controls came out behind on every
+    # seed. Checked by the tests, not at run time.
+    admitted_by: Optional[str] = None
 
     def __post_init__(self):
         if not self.variants:
             raise ValueError(f'task {self.name}: no variants')
+        if self.primary_metric is None:
+            self.primary_metric = self.metrics[0]
+        elif self.primary_metric not in self.metrics:
+            raise ValueError(
+                f'task {self.name}: primary_metric {self.primary_metric!r} '
+                f'is not one of its metrics {self.metrics}')
+        if self.controls is None:
+            self.controls = [v for v in self.variants
+                             if v.startswith(CONTROL_PREFIX)]
+        unknown = [v for v in self.controls if v not in self.variants]
+        if unknown:
+            raise ValueError(f'task {self.name}: controls {unknown} are not '
+                             f'among its variants {list(self.variants)}')
+        if self.seeds is not None:
+            _check_seeds(f'task {self.name}', self.seeds)
         if self.evaluations is not None and (
                 isinstance(self.evaluations, bool)
                 or not isinstance(self.evaluations, int)
@@ -44,6 +77,15 @@ class Task:
             raise ValueError(
                 f'task {self.name}: baseline {self.baseline!r} is not one of '
                 f'its variants {list(self.variants)}')
+        if self.baseline in self.controls:
+            raise ValueError(f'task {self.name}: the baseline '
+                             f'{self.baseline!r} cannot be a control')
+
+    @property
+    def compared(self) -> List[str]:
+        """The variants compared with the twin that are not controls."""
+        return [v for v in self.variants
+                if v != self.baseline and v not in self.controls]
 
 
 @dataclass
@@ -74,15 +116,20 @@ class Suite:
     datasets: Dict[str, dict]
     work_dir: str
     profile: dict
-    launcher: Optional[dict]
+    # How a cell's processes start: dict(type='torchrun', gpus=G, nnodes=N)
+    # runs each cell under torchrun; None: one process.
+    distributed: Optional[dict]
     source: str
+
+    def seeds_of(self, task: Task) -> List[int]:
+        return list(task.seeds if task.seeds is not None else self.seeds)
 
     def cells(self) -> List[Cell]:
         return [
             Cell(task, variant, seed,
                  osp.join(self.work_dir, task.name, variant, f'seed{seed}'))
             for task in self.tasks for variant in task.variants
-            for seed in self.seeds
+            for seed in self.seeds_of(task)
         ]
 
 
@@ -106,6 +153,14 @@ def _check_datasets(path: str, datasets: dict) -> None:
         if data.get('generate') and data.get('kind') not in GENERATED_KINDS:
             raise ValueError(f'{where}: generate=True needs kind in '
                              f'{GENERATED_KINDS}, got {data.get("kind")!r}')
+
+
+def _check_seeds(where: str, seeds) -> None:
+    if isinstance(seeds, (int, str)) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0
+            for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f'{where}: seeds must be a non-empty list of '
+                         f'distinct ints >= 0, got {seeds!r}')
 
 
 def _positive_int(value) -> bool:
@@ -155,27 +210,60 @@ def _task(path: str, task: dict, datasets: dict) -> Task:
     return task
 
 
-def load_suite(path: str, work_dir: Optional[str] = None) -> Suite:
+def _distributed(path: str, spec) -> Optional[dict]:
+    """The suite's ``distributed`` entry, also under its old name
+    ``launcher`` (which now names the command line's choice of where cells
+    run: ``--launcher local|slurm``)."""
+    if 'launcher' in spec:
+        if 'distributed' in spec:
+            raise ValueError(f'{path}: suite has both distributed and its old '
+                             'name launcher; keep distributed')
+        warnings.warn(f'{path}: the suite key launcher=dict(...) is now '
+                      'named distributed=dict(...); rename it (the old name '
+                      'is read until mmdrconv 0.3)', FutureWarning)
+    distributed = spec.get('distributed', spec.get('launcher'))
+    if distributed is None:
+        return None
+    if not isinstance(distributed, dict):
+        raise ValueError(f"{path}: distributed must be dict(type='torchrun', "
+                         f'gpus=G, nnodes=N), got {distributed!r}')
+    _check_names(f'{path}: distributed', distributed, DISTRIBUTED_FIELDS,
+                 required=('type', ))
+    if distributed['type'] != 'torchrun':
+        raise ValueError(f"{path}: distributed type must be 'torchrun', got "
+                         f"{distributed['type']!r}")
+    for name in ('gpus', 'nnodes'):
+        if name in distributed and not _positive_int(distributed[name]):
+            raise ValueError(f'{path}: distributed {name} must be a positive '
+                             f'int, got {distributed[name]!r}')
+    return dict(distributed)
+
+
+def load_suite(path: str, work_dir: Optional[str] = None,
+               task_seeds: Optional[Dict[str, List[int]]] = None) -> Suite:
+    """The suite file at ``path``; ``task_seeds`` (task name -> seeds)
+    replaces the seeds of those tasks (``--until-mde``)."""
     cfg = Config.fromfile(path)
     if 'suite' not in cfg:
         raise ValueError(f'{path}: a suite file defines `suite = dict(...)`')
     spec = cfg.suite
     _check_names(f'{path}: suite', spec,
                  SUITE_FIELDS + OPTIONAL_SUITE_FIELDS, required=SUITE_FIELDS)
-    seeds = spec.seeds
-    if isinstance(seeds, (int, str)) or not seeds or not all(
-            isinstance(s, int) and s >= 0 for s in seeds) or len(
-                set(seeds)) != len(seeds):
-        raise ValueError(f'{path}: seeds must be a non-empty list of '
-                         f'distinct ints >= 0, got {seeds!r}')
+    _check_seeds(path, spec.seeds)
     datasets = dict(spec.get('datasets', {}))
     _check_datasets(path, datasets)
     tasks = [_task(path, task, datasets) for task in spec.tasks]
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f'{path}: task names repeat: {names}')
+    for name, seeds in (task_seeds or {}).items():
+        if name not in names:
+            raise ValueError(f'{path}: no task {name!r} to give seeds to; '
+                             f'tasks: {names}')
+        _check_seeds(f'{path}: task {name}', seeds)
+        next(t for t in tasks if t.name == name).seeds = list(seeds)
     return Suite(name=spec.name, seeds=list(spec.seeds), tasks=tasks,
                  datasets=datasets,
                  work_dir=work_dir or osp.join('work_dirs', spec.name),
                  profile=dict(spec.get('profile', {})),
-                 launcher=spec.get('launcher'), source=path)
+                 distributed=_distributed(path, spec), source=path)

@@ -12,7 +12,7 @@ how large a difference the run would have found with 80% power, which
 """
 import math
 import statistics
-from typing import List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from scipy import stats as _scipy_stats
 
@@ -68,6 +68,37 @@ def paired_difference(values: Mapping[int, float],
     summary['mde'] = detectable_difference(
         summary['std'], summary['n'], summary['twin_mean'], confidence)
     return summary
+
+
+def p_value(difference: dict) -> Optional[float]:
+    """Two-sided p-value of the paired t test of ``difference`` (a
+    :func:`t_interval` of per-seed differences): None with fewer than two
+    seeds; 0 or 1 for a zero spread with a non-zero or zero mean."""
+    n, mean, std = difference.get('n', 0), difference.get('mean'), \
+        difference.get('std')
+    if n < 2 or mean is None or std is None:
+        return None
+    if std == 0:
+        return 1.0 if mean == 0 else 0.0
+    t = mean / (std / math.sqrt(n))
+    return float(2 * _scipy_stats.t.sf(abs(t), n - 1))
+
+
+def holm_adjusted(p_values: Mapping[str, Optional[float]]
+                  ) -> Dict[str, Optional[float]]:
+    """Holm's step-down adjustment of a family of p-values (one per
+    comparison; None: not testable, left out of the family). A comparison
+    is significant at level alpha when its adjusted p-value is at most
+    alpha; the family-wise error rate is then at most alpha, whatever the
+    dependence between the tests."""
+    tested = sorted((p, name) for name, p in p_values.items()
+                    if p is not None)
+    m = len(tested)
+    adjusted, running = {}, 0.0
+    for i, (p, name) in enumerate(tested):
+        running = max(running, min(1.0, (m - i) * p))
+        adjusted[name] = running
+    return {name: adjusted.get(name) for name in p_values}
 
 
 def evaluation_se(halves: Sequence[tuple]) -> dict:
@@ -244,3 +275,13 @@ def verdict(difference: dict) -> str:
     if high < 0:
         return BEHIND
     return NO_DIFFERENCE
+
+
+def corrected_verdict(difference: dict, adjusted_p: Optional[float],
+                      confidence: float = CONFIDENCE) -> str:
+    """The verdict of ``difference`` under a multiplicity correction:
+    'ahead' / 'behind' (by the sign of the mean) only when its adjusted
+    p-value is at most 1 - ``confidence``."""
+    if adjusted_p is None or adjusted_p > 1 - confidence:
+        return NO_DIFFERENCE
+    return AHEAD if difference['mean'] > 0 else BEHIND

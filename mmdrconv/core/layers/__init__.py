@@ -1,8 +1,10 @@
-"""DRConv layers; torch alone."""
+"""DRConv layers and the suite's control layers; torch alone."""
+from .controls import FrozenConv, PointwiseConv, SkipConv, convs_as_pointwise
 from .drconv import GENERATORS, DRConv, GeneratedFilterDRConv, ModulatedDRConv
 from .generators import MixtureFilters, PaperFilters, RegionChannelScales
 
 __all__ = [
     'DRConv', 'ModulatedDRConv', 'GeneratedFilterDRConv', 'GENERATORS',
-    'MixtureFilters', 'PaperFilters', 'RegionChannelScales'
+    'MixtureFilters', 'PaperFilters', 'RegionChannelScales', 'PointwiseConv',
+    'FrozenConv', 'SkipConv', 'convs_as_pointwise'
 ]

@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..ops import region_conv, region_index, region_scale
+from ..ops import (packed_region_scale, region_conv, region_index,
+                   region_scale)
 from ..ops.checks import as_pair
 from ..ops.geometry import conv_output_size
 from ..ops.mixture_conv import (check_mixture_algorithm, mixed_output_conv,
@@ -216,10 +217,20 @@ class DRConv(nn.Module):
             self.padding_mode
         return F.pad(x, self._extra_padding, mode=mode)
 
+    def guide_logits(self, x: Tensor) -> Tensor:
+        """The guide's logits for (padded) input ``x``, (B, m, H_out,
+        W_out): its convolution, then its bias added, as every forward path
+        computes them (the packed ones convolve together with the filters
+        and add the bias to the m guide channels alone), so that region
+        choices agree between paths also in low precision."""
+        guide = F.conv2d(x, self.guide.weight, None, self.stride,
+                         self._conv_padding, self.dilation)
+        return guide + self.guide.bias.view(1, -1, 1, 1)
+
     def region_map(self, x: Tensor) -> Tensor:
         """The region index of every output pixel, (B, H_out, W_out)."""
         self._check_input(x)
-        return region_index(self.guide(self._pad_extra(x)))
+        return region_index(self.guide_logits(self._pad_extra(x)))
 
     def region_filters(self, x: Tensor) -> Tensor:
         """Every region's filter per sample, (B, m, O, C // groups, kh, kw)."""
@@ -262,6 +273,10 @@ class ModulatedDRConv(DRConv):
     # 2: ``filter_generator`` renamed ``channel_scale_generator``.
     _version = 2
     _OLD_GENERATOR_KEY = 'filter_generator.'
+    # What version 1 saved under it (the channel scales' two layers); a
+    # mixture or paper layer's ``filter_generator.*`` keys are not renamed.
+    _OLD_GENERATOR_PARAMS = ('fc1.weight', 'fc1.bias', 'fc2.weight',
+                             'fc2.bias')
 
     def __init__(self, *args, hidden_ratio: float = 0.25, **kwargs):
         """Arguments of :class:`DRConv`, plus ``hidden_ratio``."""
@@ -292,8 +307,9 @@ class ModulatedDRConv(DRConv):
         keys before loading)."""
         old = prefix + cls._OLD_GENERATOR_KEY
         new = prefix + 'channel_scale_generator.'
-        for key in [k for k in state_dict if k.startswith(old)]:
-            state_dict.setdefault(new + key[len(old):], state_dict.pop(key))
+        for name in cls._OLD_GENERATOR_PARAMS:
+            if old + name in state_dict:
+                state_dict.setdefault(new + name, state_dict.pop(old + name))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self.upgrade_state_dict(state_dict, prefix)
@@ -309,27 +325,25 @@ class ModulatedDRConv(DRConv):
         return self.weight * scales[..., None, None, None]
 
     def forward(self, x: Tensor) -> Tensor:
-        # Computed channels-last (oneDNN's native layout; the per-pixel
-        # scaling then works on contiguous rows), so the output is
-        # channels-last, as nn.Conv2d's is for channels-last weights.
+        # Computed channels-last (oneDNN's native layout: on 2 threads its
+        # convolutions of NCHW maps took up to 2x longer, docs/benchmarks.md;
+        # the per-pixel scaling then works on contiguous rows), so the output
+        # is channels-last, as nn.Conv2d's is for channels-last weights.
         self._check_input(x)
         scales = self.channel_scale_generator(x)
         x = self._pad_extra(x).contiguous(memory_format=torch.channels_last)
         if self.groups == 1:
             # The guide shares the convolution (m extra output channels), so
-            # x is read once.
-            bias = torch.cat([self.guide.bias.new_zeros(self.out_channels),
-                              self.guide.bias])
+            # x is read once; its bias is added to the m guide channels
+            # alone.
             both = F.conv2d(x, torch.cat([self.weight, self.guide.weight]),
-                            bias, self.stride, self._conv_padding,
+                            None, self.stride, self._conv_padding,
                             self.dilation)
-            out, guide = both[:, :self.out_channels], \
-                both[:, self.out_channels:]
-        else:
-            out = F.conv2d(x, self.weight, None, self.stride,
-                           self._conv_padding, self.dilation, self.groups)
-            guide = self.guide(x)
-        return region_scale(out, scales, guide, self.bias,
+            return packed_region_scale(both, scales, self.guide.bias,
+                                       self.bias, backend=self.backend)
+        out = F.conv2d(x, self.weight, None, self.stride,
+                       self._conv_padding, self.dilation, self.groups)
+        return region_scale(out, scales, self.guide_logits(x), self.bias,
                             backend=self.backend)
 
     def multiply_adds(self, x: Tensor, y: Tensor) -> int:
@@ -402,7 +416,10 @@ class GeneratedFilterDRConv(DRConv):
         x_padded = self._pad_extra(x)
         if self.generator == 'mixture' and mixes_outputs(
                 self.mixture_algorithm, x, self.kernel_size,
-                self._out_pixels(x_padded), self.groups):
+                self._out_pixels(x_padded), self.groups,
+                backward=torch.is_grad_enabled() and (
+                    x.requires_grad or any(
+                        p.requires_grad for p in self.parameters()))):
             return mixed_output_conv(
                 x_padded, self.filter_generator.coefficients(x),
                 self.filter_generator.bases, self.guide.weight,
@@ -410,6 +427,6 @@ class GeneratedFilterDRConv(DRConv):
                 self.dilation, backend=self.backend)
         filters = self.filter_generator(x)
         x = x_padded
-        return region_conv(x, filters, self.guide(x), self.bias, self.stride,
-                           self._conv_padding, self.dilation, self.groups,
-                           backend=self.backend)
+        return region_conv(x, filters, self.guide_logits(x), self.bias,
+                           self.stride, self._conv_padding, self.dilation,
+                           self.groups, backend=self.backend)

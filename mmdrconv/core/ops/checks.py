@@ -95,3 +95,20 @@ def check_region_scale_inputs(out: Tensor, scales: Tensor,
         raise ValueError(f'guide must be (B, m, H, W) = '
                          f'{(out.shape[0], scales.shape[1], *out.shape[2:])},'
                          f' got {tuple(guide.shape)}')
+
+
+def check_packed_region_scale_inputs(both: Tensor, scales: Tensor,
+                                     guide_bias: Optional[Tensor]) -> None:
+    """``packed_region_scale``'s arguments: both (B, O + m, H, W), scales
+    (B, m, O), guide_bias (m,) or None."""
+    if scales.dim() != 3 or both.dim() != 4 or \
+            scales.shape[0] != both.shape[0] or \
+            both.shape[1] != scales.shape[1] + scales.shape[2]:
+        raise ValueError(
+            f'packed_region_scale: both must be (B, O + m, H, W) and scales '
+            f'(B, m, O) with the same B; got both {tuple(both.shape)}, '
+            f'scales {tuple(scales.shape)}')
+    if guide_bias is not None and \
+            tuple(guide_bias.shape) != (scales.shape[1], ):
+        raise ValueError(f'guide_bias must have shape ({scales.shape[1]},), '
+                         f'got {tuple(guide_bias.shape)}')

@@ -77,7 +77,7 @@ def _gradients(ctx, grad_y: Tensor, responses: Callable,
                     else value
         if needs[count]:
             a = (every * grad_y.unsqueeze(1)).sum(2)
-            grads[count] = surrogate_guide_grad(guide, a.movedim(1, -1))
+            grads[count] = surrogate_guide_grad(guide, a)
     if needs[count + 1] and ctx.has_bias:
         grads[count + 1] = grad_y.sum((0, 2, 3))
     return tuple(grads)
@@ -96,11 +96,73 @@ def region_conv_gradients(ctx, grad_y: Tensor) -> Tuple:
     return _gradients(ctx, grad_y, responses, (x, filters), guide)
 
 
+def _scaled_responses(out: Tensor, scales: Tensor) -> Tensor:
+    return out.unsqueeze(1) * scales[..., None, None]
+
+
 def region_scale_gradients(ctx, grad_y: Tensor) -> Tuple:
     """Double-differentiable gradients of a region_scale Function: saved
     tensors start with (out, scales, guide)."""
     out, scales, guide = ctx.saved_tensors[:3]
+    return _gradients(ctx, grad_y, _scaled_responses, (out, scales), guide)
 
-    def responses(out, scales):
-        return out.unsqueeze(1) * scales[..., None, None]
-    return _gradients(ctx, grad_y, responses, (out, scales), guide)
+
+class _PackedNeeds:
+    """What a packed Function's gradients look like to ``_gradients``:
+    arguments (out, scales or coefficients, guide, bias)."""
+
+    def __init__(self, ctx):
+        need_both, need_scales, need_guide_bias, need_bias = \
+            ctx.needs_input_grad
+        self.needs_input_grad = (need_both, need_scales,
+                                 need_both or need_guide_bias, need_bias)
+        self.has_bias = ctx.has_bias
+
+
+def _packed_gradients(ctx, grad_y: Tensor, responses: Callable,
+                      channels: int) -> Tuple:
+    """Gradients, with a graph, of a packed Function with arguments (both,
+    scales, guide_bias, bias): ``both`` holds the map that
+    ``responses(map, scales)`` turns into every region's output (its first
+    ``channels`` channels), then the guide logits without ``guide_bias``."""
+    both, scales, guide_bias = ctx.saved_tensors[:3]
+    with torch.enable_grad():
+        # A view, as in _gradients: the graph of these gradients leads back
+        # to ``both`` and ``guide_bias`` through it.
+        both = both.view_as(both)
+        out, guide = both[:, :channels], both[:, channels:]
+        if guide_bias is not None:
+            guide = guide + guide_bias.view(1, -1, 1, 1)
+        grad_out, grad_scales, grad_guide, grad_bias = _gradients(
+            _PackedNeeds(ctx), grad_y, responses, (out, scales), guide)
+    need_both, _, need_guide_bias, _ = ctx.needs_input_grad
+    grad_both = grad_guide_bias = None
+    if need_both:
+        grad_both = torch.cat([grad_out, grad_guide], dim=1)
+    if need_guide_bias:
+        grad_guide_bias = grad_guide.sum((0, 2, 3))
+    return grad_both, grad_scales, grad_guide_bias, grad_bias
+
+
+def packed_region_scale_gradients(ctx, grad_y: Tensor) -> Tuple:
+    """Double-differentiable gradients of a packed region_scale Function:
+    saved tensors start with (both, scales, guide_bias)."""
+    channels = ctx.saved_tensors[1].shape[2]
+    return _packed_gradients(ctx, grad_y, _scaled_responses, channels)
+
+
+def _mixed_responses(outputs: Tensor, coef: Tensor) -> Tensor:
+    """Every region's output, sum_i coef[b, j, i] * outputs_i."""
+    batch, _, height, width = outputs.shape
+    num_bases = coef.shape[2]
+    outputs = outputs.view(batch, num_bases, -1, height, width)
+    return torch.einsum('bji,biohw->bjohw', coef, outputs)
+
+
+def region_mix_gradients(ctx, grad_y: Tensor) -> Tuple:
+    """Double-differentiable gradients of a region_mix Function: saved
+    tensors start with (both, coef, guide_bias); ``both`` holds the n
+    bases' outputs, then the guide logits."""
+    both, coef = ctx.saved_tensors[:2]
+    channels = both.shape[1] - coef.shape[1]
+    return _packed_gradients(ctx, grad_y, _mixed_responses, channels)

@@ -25,6 +25,7 @@ These forms have no softmax-surrogate guide gradient (argmax passes none):
 they are meant for inference graphs. Training and ``torch.compile`` keep the
 autograd Functions.
 """
+import contextlib
 from typing import Optional, Tuple
 
 import torch
@@ -131,7 +132,8 @@ def adaptive_avg_pool2d_export(x: Tensor, output_size: Tuple[int,
 
 @torch.compiler.disable
 def apply_eager(function, *args):
-    """``function.apply(*args)``, opaque to torch.compile.
+    """``function.apply(*args)``, opaque to torch.compile, with autocast off
+    (the Functions compute in the dtypes they are given, GEMMs included).
 
     Dynamo cannot trace the fast paths (data-dependent run lengths read back
     to Python, ``out=`` into channels-last tensors); it would split them into
@@ -139,4 +141,10 @@ def apply_eager(function, *args):
     disabled, each call is one clean graph break and runs eagerly, with its
     own autograd backward.
     """
-    return function.apply(*args)
+    device_type = args[0].device.type
+    try:
+        no_autocast = torch.autocast(device_type, enabled=False)
+    except RuntimeError:  # a device without autocast (e.g. 'meta')
+        no_autocast = contextlib.nullcontext()
+    with no_autocast:
+        return function.apply(*args)

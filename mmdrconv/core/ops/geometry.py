@@ -30,6 +30,14 @@ def output_memory_format(x: Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def _size(d):
+    """A dimension as an int, or as it is when symbolic: ``int()`` of a
+    torch.SymInt would fix a dynamic dimension of ``torch.export`` to the
+    size traced at (non-strict export refuses named dynamic dimensions so
+    fixed)."""
+    return d if isinstance(d, torch.SymInt) else int(d)
+
+
 @dataclass
 class ConvGeometry:
     """Shapes of one ``region_conv`` call: input (B, C, H, W), filters
@@ -62,10 +70,11 @@ class ConvGeometry:
     def of(cls, x_shape: Sequence[int], filter_shape: Sequence[int],
            stride: Pair, padding: Pair, dilation: Pair, groups: int = 1):
         """From the shapes of x (4-D) and filters (6-D) and the (h, w)
-        pairs; shapes are taken as given (``checks`` validates them)."""
-        batch, channels, height, width = (int(d) for d in x_shape)
+        pairs; shapes are taken as given (``checks`` validates them).
+        Symbolic sizes (torch.export's dynamic dimensions) stay symbolic."""
+        batch, channels, height, width = (_size(d) for d in x_shape)
         _, regions, out_channels, group_channels, kh, kw = (
-            int(d) for d in filter_shape)
+            _size(d) for d in filter_shape)
         return cls(batch, channels, height, width, regions, out_channels,
                    group_channels, kh, kw, tuple(stride), tuple(padding),
                    tuple(dilation), int(groups))
