@@ -25,6 +25,41 @@ def randomize(module, std=0.3):
     return module
 
 
+
+def random_checkpoint(config, path, seed=0):
+    """A checkpoint of ``config``'s model whose DRConv layers have random
+    guides and generators, so regions matter in an exported graph."""
+    from mmdrconv.apis import build_model, load_config
+    from mmdrconv.core.layers import DRConv
+    torch.manual_seed(seed)
+    model = build_model(load_config(config))
+    model.init_weights()
+    drconvs = [m for m in model.modules() if isinstance(m, DRConv)]
+    assert drconvs
+    for layer in drconvs:
+        randomize(layer.guide, 0.05)
+        randomize(layer.generator_module, 0.05)
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return str(path)
+
+
+def export_tool(*args):
+    """tools/deployment/export_onnx.py, in this process (its imports are
+    paid once); returns (exit code, printed text)."""
+    import contextlib
+    import io
+
+    from mmdrconv.cli.export_onnx import main as export_tool_main
+    printed = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(printed):
+        try:
+            export_tool_main([str(a) for a in args])
+        except SystemExit as error:
+            code = error.code
+            printed.write(str(error.code))
+    return code, printed.getvalue()
+
 SYN = osp.join(REPO, 'configs/synthetic')
 # The layers each control weakens (3x3 -> 1x1): ResNet-50's c3-c5 conv2
 # (4, 6 and 3 blocks), MobileNetV2's depthwise convs of layers 3-7 (3, 4,

@@ -5,8 +5,6 @@ spatial sizes than they were exported at; the DeepLabV3 segmentor and the
 Mask R-CNN backbone + neck export and verify through the tool; a compiled
 DRConv model matches eager in outputs, gradients and training steps.
 """
-import contextlib
-import io
 import os.path as osp
 
 import numpy as np
@@ -14,24 +12,16 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmdrconv.cli.export_onnx import main as export_tool_main
 from mmdrconv.core.layers import DRConv
 from mmdrconv.core.ops import export_forms, region_conv, region_scale
+
+from helpers import DET, SEG, export_tool, random_checkpoint, randomize
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OPS_DIR = osp.join(REPO, 'mmdrconv', 'core', 'ops')
-
-
-def randomize(module, std=0.3):
-    # DRConv starts near a plain conv (zero-initialised modulation, tiny
-    # guide): random parameters make regions and filters really differ.
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * std)
-    return module
 
 
 class WithRegions(nn.Module):
@@ -159,41 +149,6 @@ def test_export_is_detected():
 
 
 # --- whole models through the tool --------------------------------------
-
-SEG = ('configs/synthetic/'
-       'deeplabv3_r50-w16-d8-drconv-c3-c5_synthetic-cityscapes.py')
-DET = 'configs/synthetic/mask-rcnn_r50-w16-drconv-c3-c5_fpn_synthetic-coco.py'
-
-
-def random_checkpoint(config, path, seed=0):
-    """A checkpoint of ``config``'s model whose DRConv layers have random
-    guides and generators, so regions matter in the exported graph."""
-    from mmdrconv.apis import build_model, load_config
-    torch.manual_seed(seed)
-    model = build_model(load_config(config))
-    model.init_weights()
-    drconvs = [m for m in model.modules() if isinstance(m, DRConv)]
-    assert drconvs
-    for layer in drconvs:
-        randomize(layer.guide, 0.05)
-        randomize(layer.generator_module, 0.05)
-    torch.save(dict(state_dict=model.state_dict()), path)
-    return str(path)
-
-
-def export_tool(*args):
-    """tools/deployment/export_onnx.py, in this process (its imports are
-    paid once); returns (exit code, printed text)."""
-    printed = io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(printed):
-        try:
-            export_tool_main([str(a) for a in args])
-        except SystemExit as error:
-            code = error.code
-            printed.write(str(error.code))
-    return code, printed.getvalue()
-
 
 @pytest.mark.parametrize('config,root,outputs,shape,image_shape,mismatch', [
     (SEG, 'cityscapes', ['seg_logits'], (96, 160), (1, 3, 64, 128), True),

@@ -24,14 +24,7 @@ pytest.importorskip('onnx')
 
 from mmdrconv.deploy import (VerificationError, check_trace_shape,  # noqa
                              export_onnx, other_sizes, verify_dynamic_sizes)
-from test_deploy import SEG, export_tool, random_checkpoint  # noqa: E402
-
-
-def randomize(module, std=0.3):
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * std)
-    return module
+from helpers import SEG, export_tool, random_checkpoint, randomize  # noqa
 
 
 class Deployable(nn.Module):
