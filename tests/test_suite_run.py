@@ -247,17 +247,20 @@ def test_jobs_must_be_a_positive_count(capsys):
         run_suite('configs/suites/smoke.py', jobs=1.5)
 
 
-def test_ctrl_c_stops_the_cells_running_side_by_side(tmp_path):
+@pytest.mark.parametrize('signum', ['SIGINT', 'SIGTERM'])
+def test_ctrl_c_stops_the_cells_running_side_by_side(tmp_path, signum):
     """LocalLauncher(jobs=2) interrupted while two cells run (Ctrl-C
-    reaching the suite alone, as `kill -INT`): both cell processes end at
-    once, nothing is recorded for them, no other starts."""
+    reaching the suite alone, as `kill -INT`, or `kill` within the run's
+    SIGTERM handling): both cell processes end at once, nothing is
+    recorded for them, no other starts. (Before, SIGTERM ended the suite
+    and left its cells training as orphans.)"""
     import signal
     import threading
     import time
 
     from helpers import fabricated_suite
     from mmdrconv.suite.jobs import Batch, cell_job
-    from mmdrconv.suite.launchers import LocalLauncher
+    from mmdrconv.suite.launchers import LocalLauncher, sigterm_as_interrupt
     suite, cells, _, _ = fabricated_suite(tmp_path)
     suite.datasets = dict(toy=dict(root='data/toy'))
     batch = Batch(suite, cells[:3])
@@ -270,19 +273,21 @@ def test_ctrl_c_stops_the_cells_running_side_by_side(tmp_path):
             'time.sleep(60)')]
         batch.jobs.append(job)
     handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         def interrupt_when_both_run():
             while len(pids.read_text().split()
                       if pids.exists() else ()) < 2:
                 time.sleep(0.05)
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, signum))
 
         threading.Thread(target=interrupt_when_both_run, daemon=True).start()
         start = time.time()
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
             LocalLauncher(jobs=2).run(suite, batch)
     finally:
         signal.signal(signal.SIGINT, handler)
+    assert signal.getsignal(signal.SIGTERM) is on_sigterm  # restored
     assert time.time() - start < 30
     started = [int(pid) for pid in pids.read_text().split()]
     assert len(started) == 2  # the third never started

@@ -10,6 +10,7 @@ Adding one (PBS, LSF, ...) is a :class:`Launcher` subclass and its line in
 """
 import argparse
 import collections
+import contextlib
 import importlib
 import os
 import re
@@ -253,6 +254,27 @@ class LocalLauncher(Launcher):
         # One at a time, alone on the machine: they measure latency.
         for job in batch.profile_jobs:
             self._run_job(suite, batch, job, None)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM (``kill``, a scheduler's time limit, a
+    container stopping) ends the run as Ctrl-C does: running cells are
+    stopped and kept resumable, instead of the suite dying alone and its
+    cells training on as orphans. Only the main thread can set handlers;
+    elsewhere the block changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f'signal {signum}')
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt_children() -> None:

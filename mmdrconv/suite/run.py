@@ -24,7 +24,7 @@ from .cell import check_cell
 from .invocations import invocation_record, timing
 from .jobs import Batch, SuiteError, cell_arguments, plan, profile_keys
 from .keys import cell_key
-from .launchers import Launcher, LocalLauncher
+from .launchers import Launcher, LocalLauncher, sigterm_as_interrupt
 from .report import invocation, write_report
 from .spec import Cell, Suite, load_suite
 
@@ -120,7 +120,7 @@ def run_suite(path: str, work_dir: Optional[str] = None,
     with a one-job run (the report says so); meant for checks and for
     machines with many cores. ``task_seeds``: task name -> its seeds
     (:func:`~.spec.load_suite`). Ctrl-C ends the run with exit status 130 and
-    says what became of its jobs."""
+    says what became of its jobs; so does SIGTERM."""
     if launcher is None:
         launcher = LocalLauncher(jobs)
     elif jobs != 1:
@@ -128,7 +128,7 @@ def run_suite(path: str, work_dir: Optional[str] = None,
                          'LocalLauncher(jobs) as the launcher')
     suite = load_suite(path, work_dir, task_seeds)
     with hold_folder(suite.work_dir, 'suite dir'), \
-            contextlib.ExitStack() as data:
+            contextlib.ExitStack() as data, sigterm_as_interrupt():
         try:
             return _run_suite(suite, launcher, skip_profile, data)
         except KeyboardInterrupt:
