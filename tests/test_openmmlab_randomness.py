@@ -78,6 +78,10 @@ def test_a_resumed_suite_cell_is_the_cell_uninterrupted(config, data,
     assert 'resumed epoch: 0, iter: 2' in log
     whole, resumed = runs['whole'], runs['resumed']
     assert resumed['metrics'] == whole['metrics']
+    # The evaluation of iteration 2 (after its checkpoint, so killed before
+    # it ran) is redone on resuming: the curve has every point.
+    assert [p['iter'] for p in whole['curve']] == [2, 4]
+    assert resumed['curve'] == whole['curve']
     differ = [k for k, v in whole['weights'].items()
               if not torch.equal(v, resumed['weights'][k])]
     assert not differ, f'{len(differ)} tensors differ, e.g. {differ[:3]}'

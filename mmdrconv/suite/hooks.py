@@ -35,6 +35,22 @@ class SuiteResultHook(Hook):
         # later ones are redone.
         curve = load_json(self.curve_file, list) or []
         self.curve = [p for p in curve if p['iter'] <= runner.iter]
+        if self._evaluation_lost(runner):
+            # The checkpoint of an evaluation's iteration is saved before
+            # that evaluation runs: interrupted between the two, the point
+            # would be missing from the curve. Evaluate it now, as the run
+            # uninterrupted did, before training on.
+            runner.val_loop.run()
+
+    def _evaluation_lost(self, runner) -> bool:
+        loop = runner.train_loop
+        interval = getattr(loop, 'val_interval', None)
+        if not runner.iter or runner.val_loop is None or not interval or \
+                runner.iter >= getattr(loop, 'max_iters', 0):
+            return False  # not resumed, or the final one (train_cell's)
+        return runner.iter >= getattr(loop, 'val_begin', 1) and \
+            runner.iter % interval == 0 and \
+            all(p['iter'] != runner.iter for p in self.curve)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self.metrics = {k: float(v) for k, v in (metrics or {}).items()}
