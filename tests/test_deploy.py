@@ -252,14 +252,16 @@ def test_torch_compile_matches_eager():
 
 def test_graph_breaks_are_the_documented_ones():
     # docs/deploy.md: dynamo breaks the graph only where DRConv hands over
-    # to its eager autograd Function (torch.compiler.disable'd), nowhere
-    # else in the model.
+    # to its eager autograd Function (disabled for dynamo, by torch's lazy
+    # form of torch.compiler.disable, which dynamo reports as skipped),
+    # nowhere else in the model.
     torch._dynamo.reset()
     explain = torch._dynamo.explain(small_drconv_net())(
         torch.randn(2, 3, 12, 12))
     assert explain.graph_break_count > 0
     for reason in explain.break_reasons:
-        assert 'disable' in reason.reason, reason.reason
+        assert 'disable' in reason.reason or \
+            'marked as skipped' in reason.reason, reason.reason
         assert reason.user_stack[-1].filename.startswith(OPS_DIR), reason
 
 

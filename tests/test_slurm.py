@@ -144,12 +144,12 @@ def test_a_cancelled_two_task_cell_is_reported_then_resumed(
         cluster, tmp_path, synthetic_data):
     """One cell as two srun tasks (gloo on the CPU, two fake GPUs). Ctrl-C
     of the waiting suite leaves its job running and a rerun attaches to it;
-    scancel after its first checkpoint; the next run resumes from it."""
-    # Long enough that the job is still training when scancel arrives
-    # after its first checkpoint (a quarter of the budget): 64x128 crops
-    # train 12 iterations in about the time scancel takes.
+    scancel after its first checkpoint (the job suspended there); the next
+    run resumes from it."""
+    # Checkpoints every 4 iterations (a quarter of the budget); the test
+    # suspends the job at the first, so the budget need not outlast scancel.
     suite = small_suite(tmp_path, synthetic_data, 'cancel', ('standard', ),
-                        max_iters=48)
+                        max_iters=16)
     work_dir = str(tmp_path / 'out')
     cell = osp.join(work_dir, 'cityscapes-semantic', 'standard', 'seed0')
     args = slurm_args(gpus=2) + ['--skip-profile']
@@ -181,10 +181,23 @@ def test_a_cancelled_two_task_cell_is_reported_then_resumed(
     state = cluster.run('squeue', '-h', '-j', job_id, '-o', '%T').stdout
     assert state.strip() in ('PENDING', 'RUNNING')
 
+    # Held after its first checkpoint, so that it cannot finish before
+    # scancel (on an idle machine it trained its whole budget while the
+    # next suite started); a suspended job is still the suite's to wait for.
+    checkpoint = osp.join(cell, 'last_checkpoint')
+    deadline = time.time() + 300
+    while not osp.isfile(checkpoint):
+        assert time.time() < deadline, 'no checkpoint within 300 s'
+        time.sleep(0.1)
+    cluster.run('scontrol', 'suspend', job_id)
     waiting = start()
-    wait_for(waiting, osp.join(cell, 'last_checkpoint'))
+    seen = []
+    for line in waiting.stdout:  # until it has attached to the job
+        seen.append(line)
+        if f'attached to job {job_id}' in line:
+            break
     cluster.run('scancel', job_id)
-    output = waiting.communicate(timeout=120)[0]
+    output = ''.join(seen) + waiting.communicate(timeout=120)[0]
     assert waiting.returncode != 0, output[-4000:]
     assert f'attached to job {job_id}' in output and 'submitted' not in output
     log = osp.join(cell, f'slurm-{job_id}.log')
@@ -207,9 +220,9 @@ def test_a_cancelled_two_task_cell_is_reported_then_resumed(
     second = open(osp.join(cell, f'slurm-{resumed}.log')).read()
     checkpoint_iter = int(re.search(r'resumed epoch: \d+, iter: (\d+)',
                                     second).group(1))
-    assert 0 < checkpoint_iter < 48
+    assert 0 < checkpoint_iter < 16
     result = _cells(work_dir)['standard']
-    assert result['status'] == 'ok' and result['iters'] == 48
+    assert result['status'] == 'ok' and result['iters'] == 16
     assert result['metrics']['mIoU'] > 0
 
 

@@ -130,7 +130,13 @@ def adaptive_avg_pool2d_export(x: Tensor, output_size: Tuple[int,
     return torch.einsum('ih,bchw,jw->bcij', matrices[0], x, matrices[1])
 
 
-@torch.compiler.disable
+# torch.compiler.disable as a decorator imports torch._dynamo at once (about
+# a second of every process's start-up, cells and tools included); torch's
+# own lazy form imports it on the first call. Same effect under compile.
+_disable_compile = getattr(torch, '_disable_dynamo', torch.compiler.disable)
+
+
+@_disable_compile
 def apply_eager(function, *args):
     """``function.apply(*args)``, opaque to torch.compile, with autocast off
     (the Functions compute in the dtypes they are given, GEMMs included).
