@@ -69,9 +69,14 @@ def layer_profiles(calls):
 
 
 def model_profiles(calls):
+    import logging
     import sys
+
+    from mmengine.logging import MMLogger
     sys.path.insert(0, 'benchmarks')
     from bench_models import Variant
+    # Not the per-parameter initialisation report of every model built.
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
     from mmdrconv.core.timing import keep_freed_memory
     keep_freed_memory()
     twin = Variant(_MOBILENET.format(''), None, (64, 128), None)

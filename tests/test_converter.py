@@ -517,6 +517,24 @@ def test_a_second_optimizer_for_the_new_parameters_is_not_an_error():
         extra.step()
 
 
+def test_two_converted_models_train_side_by_side():
+    # Each conversion adds a global optimizer hook; the first model's,
+    # satisfied at its optimizer's first step, used to remove itself while
+    # torch iterated over the hooks, and the step failed with "OrderedDict
+    # mutated during iteration" when the second model's came next. The
+    # second model's check still works after the first is satisfied.
+    first = convert_to_drconv(trainable_model(), include='2', region_num=4)
+    second = trainable_model()
+    stale = torch.optim.SGD(second.parameters(), lr=0.05)
+    convert_to_drconv(second, include='2', region_num=4)
+    optimizer = torch.optim.SGD(first.parameters(), lr=0.05)
+    guide = first[2].guide.weight.detach().clone()
+    train(first, optimizer, steps=3)
+    assert not torch.equal(first[2].guide.weight, guide)
+    with pytest.raises(UntrainedParametersError, match="'2'"):
+        train(second, stale, steps=3)
+
+
 def test_optimizer_of_only_other_layers_is_not_an_error():
     # Layers left out of the optimizer on purpose (conv and DRConv alike).
     model = trainable_model()

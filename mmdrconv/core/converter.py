@@ -448,9 +448,9 @@ class _TrainedCheck:
     no optimizer holding the layer's new parameters stepping in between,
     and those have gradients, it raises UntrainedParametersError naming the
     layers (an optimizer built before the conversion, without
-    ``optimizer=``). It removes itself once every layer's new parameters
-    are held by an optimizer that stepped, or when the model is gone; it
-    holds the parameters by weak reference only.
+    ``optimizer=``). It does nothing more once every layer's new parameters
+    are held by an optimizer that stepped, and is removed when the model is
+    gone; it holds the parameters by weak reference only.
     """
 
     def __init__(self, model: nn.Module,
@@ -470,6 +470,8 @@ class _TrainedCheck:
         weakref.finalize(model, self.handle.remove)
 
     def __call__(self, optimizer, args, kwargs) -> None:
+        if not self.pending:
+            return
         untrained, held = [], _held(optimizer)
         for name, (old_refs, new_refs) in list(self.pending.items()):
             old = [p for p in (r() for r in old_refs) if p is not None]
@@ -483,8 +485,10 @@ class _TrainedCheck:
                 if previous is not None and previous() is optimizer:
                     untrained.append(name or '<the module itself>')
                 self.suspect[name] = weakref.ref(optimizer)
-        if not self.pending:
-            self.handle.remove()
+        # Once every layer is trained the hook stays, inert, until the model
+        # is gone: removing it here would change torch's dict of global hooks
+        # while torch iterates over it ("OrderedDict mutated during
+        # iteration" when another model's check comes next).
         if untrained:
             self.handle.remove()
             listed = ', '.join(map(repr, untrained[:_LISTED]))
