@@ -354,6 +354,32 @@ def num_classes_of(cfg: Config, default: int = 80) -> int:
     return default
 
 
+def without_pretrained(model_cfg):
+    """A copy of a model config with every pretrained-weights source removed:
+    ``init_cfg`` entries of type 'Pretrained' and string ``pretrained``
+    options (mmseg's, which its segmentors hand to the backbone)."""
+    if isinstance(model_cfg, (list, tuple)):
+        kept = [without_pretrained(item) for item in model_cfg
+                if not _is_pretrained_init(item)]
+        return type(model_cfg)(kept)
+    if not isinstance(model_cfg, dict):
+        return model_cfg
+    out = type(model_cfg)()
+    for key, value in model_cfg.items():
+        if key == 'pretrained' and isinstance(value, str):
+            value = None
+        elif key == 'init_cfg' and _is_pretrained_init(value):
+            value = None
+        else:
+            value = without_pretrained(value)
+        out[key] = value
+    return out
+
+
+def _is_pretrained_init(value) -> bool:
+    return isinstance(value, dict) and value.get('type') == 'Pretrained'
+
+
 def model_for_measuring(config: str, cfg_options: Optional[dict] = None,
                         init_weights: bool = True, seed: int = 0
                         ) -> Tuple[Config, torch.nn.Module]:
@@ -365,6 +391,9 @@ def model_for_measuring(config: str, cfg_options: Optional[dict] = None,
     eval mode, with its config."""
     from mmengine.model import revert_sync_batchnorm
     cfg = load_config(config, cfg_options)
+    # Trained values change neither time nor memory: no download of the
+    # pretrained backbone (offline, the measurement would fail on it).
+    cfg.model = without_pretrained(cfg.model)
     model = revert_sync_batchnorm(build_model(cfg))
     if init_weights:
         torch.manual_seed(seed)
