@@ -63,7 +63,9 @@ MODELS = {
                       'synthetic-coco.py', None),
         dcnv2=(_SYN + 'retinanet_r50-w16-mdconv-c3-c5_fpn_synthetic-coco.py',
                None))),
-    'deeplabv3-r50 256x512': ((256, 512), 1, dict(
+    # Batch 2: the ASPP head's image pooling normalises a 1x1 map, which
+    # BatchNorm cannot train on with one image.
+    'deeplabv3-r50 256x512': ((256, 512), 2, dict(
         standard=(_SEG + 'deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py',
                   None),
         drconv=(_SEG + 'deeplabv3_r50-d8-drconv-c3-c5_4xb2-80k_cityscapes-'
