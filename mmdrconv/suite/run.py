@@ -10,6 +10,7 @@ the jobs (``jobs.py``), run them with the chosen launcher
 (``launchers.py``: local subprocesses, or ``slurm.py``), write the report.
 """
 import contextlib
+import datetime
 import os
 import os.path as osp
 import sys
@@ -140,7 +141,10 @@ def run_suite(path: str, work_dir: Optional[str] = None,
 def _run_suite(suite: Suite, launcher: Launcher, skip_profile: bool,
                data: contextlib.ExitStack) -> dict:
     start = time.time()
-    started = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(start))
+    # The stamp identifies the invocation (invocations.py), so it keeps the
+    # microseconds: two invocations a second apart must not share it.
+    started = datetime.datetime.fromtimestamp(start).isoformat(
+        sep=' ', timespec='microseconds')
     launcher.check()
     for root in prepare_data(suite):
         # Read while the cells train: regenerating it is refused meanwhile.
