@@ -5,7 +5,7 @@
 # preset's data and budgets. Cells run two at a time, one thread each
 # (`make demo` passes --jobs $(nproc)), measured 1.2-1.6x faster than one
 # cell on two threads. Measured wall time and what the run can detect:
-# docs/suite.md ("Suite v4").
+# docs/suite.md ("The v6 demo").
 _base_ = './full.py'
 _variants = ('standard', 'drconv', 'drconv_mixture', 'control_1x1',
              'control_skip')

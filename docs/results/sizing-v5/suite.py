@@ -2,7 +2,7 @@
 # detection task reach a plateau, and a small MDE, at a budget a 30-minute
 # demo affords? The demo at AdamW 2e-3 / 1000 iterations left the twin
 # climbing (+0.019 over the last quarter) with a median MDE of 21% of the
-# twin (docs/results/demo). Here, on the demo's data and seeds: twice and
+# twin (docs/results/demo-v4). Here, on the demo's data and seeds: twice and
 # half its learning rate at its budget (twice: the twin alone, which fell
 # far behind), and twice its budget at its learning rate and at half; the
 # twin, the default DRConv and the 1x1 control (the gate).
