@@ -126,6 +126,34 @@ def test_channels_last_and_autocast(generator):
                                atol=0.2)
 
 
+@pytest.mark.parametrize('generator', ['mixture', 'paper', 'modulated'])
+def test_model_to_channels_last_keeps_outputs_and_trains(generator):
+    """model.to(memory_format=torch.channels_last), the usual CPU / GPU
+    speed-up, converts every DRConv form (torch raises on 5-D parameters;
+    the mixture's bases go through as the 4-D conv weight they are)."""
+    model = torch.nn.Sequential(
+        randomize(DRConv(8, 16, 3, padding=1, generator=generator)),
+        torch.nn.ReLU())
+    x = torch.randn(2, 8, 12, 12)
+    expected = model(x)
+    expected.sum().backward()  # the conversion carries gradients too
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.to(memory_format=torch.channels_last)
+    for name, param in model.named_parameters():
+        assert isinstance(param, torch.nn.Parameter) and param.is_leaf, name
+        torch.testing.assert_close(param.grad, grads[name])
+    y = model(x.to(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    model.zero_grad()
+    y.sum().backward()
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, grads[name], rtol=1e-4,
+                                   atol=1e-4)
+    model.double()  # shape-keeping conversions act as before
+    assert model(x.double()).dtype == torch.float64
+
+
 @pytest.mark.parametrize('kwargs, message', [
     (dict(region_num=0), 'region_num'),
     (dict(groups=3), 'divisible by groups'),

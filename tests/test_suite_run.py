@@ -245,6 +245,12 @@ def test_jobs_must_be_a_positive_count(capsys):
     assert '--jobs must be at least 1, got 0' in capsys.readouterr().err
     with pytest.raises(ValueError, match='jobs must be a positive int'):
         run_suite('configs/suites/smoke.py', jobs=1.5)
+    with pytest.raises(SystemExit) as exit_:
+        main(['configs/suites/demo.py', '--fixed-seeds', '--until-mde',
+              '0.05'])
+    assert exit_.value.code == 2
+    assert '--fixed-seeds runs the suite file\'s seeds only' in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize('signum', ['SIGINT', 'SIGTERM'])

@@ -170,3 +170,48 @@ def test_the_old_launcher_key_loads_with_a_deprecation_message(tmp_path):
              'suite has both distributed and its old name launcher')):
         with pytest.raises(ValueError, match=error):
             load_suite(_suite_file(tmp_path, text + extra + '\n'))
+
+
+@pytest.mark.parametrize('rule, error', [
+    ('0.05', 'until_mde must be dict(target=REL, max_seeds=N)'),
+    ('dict(target=0.05)', "until_mde: missing ['max_seeds']"),
+    ('dict(target=5, max_seeds=4)', 'until_mde target is a relative '
+     'difference in (0, 1)'),
+    ('dict(target=0.05, max_seeds=1)', 'max_seeds must be an int at least '
+     "2 and the suite's 2 seeds, got 1"),
+    ('dict(target=0.05, max_seeds=4, rounds=2)', "unknown key(s) ['rounds']"),
+])
+def test_suite_until_mde_mistakes_are_named(tmp_path, rule, error):
+    from mmdrconv.suite import load_suite
+    path = _suite_file(tmp_path, SUITE.format(
+        root='data/coco', dataset='coco', metrics="['coco/bbox_mAP']",
+        det=DET) + f"suite['until_mde'] = {rule}\n")
+    with pytest.raises(ValueError) as raised:
+        load_suite(path)
+    assert error in str(raised.value)
+
+
+def test_the_suite_files_stopping_rule_is_the_default(tmp_path):
+    """tools/suite.py takes --until-mde / --max-seeds from the suite file's
+    until_mde unless the command line gives them or --fixed-seeds."""
+    from mmdrconv.cli.suite import seeding_rule
+    from argparse import Namespace
+    plain = _suite(tmp_path)
+    ruled = tmp_path / 'ruled.py'
+    ruled.write_text(open(plain).read() + "suite['until_mde'] = dict("
+                     'target=0.08, max_seeds=5)\n')
+    ruled = str(ruled)
+
+    def rule(path, until_mde=None, max_seeds=None, fixed_seeds=False):
+        return seeding_rule(Namespace(suite=path, work_dir=None,
+                                      until_mde=until_mde,
+                                      max_seeds=max_seeds,
+                                      fixed_seeds=fixed_seeds))
+    assert rule(plain) == (None, None)
+    assert rule(plain, until_mde=0.05) == (0.05, 10)
+    assert rule(ruled) == (0.08, 5)
+    assert rule(ruled, until_mde=0.05) == (0.05, 5)
+    assert rule(ruled, max_seeds=7) == (0.08, 7)
+    assert rule(ruled, fixed_seeds=True) == (None, None)
+    with pytest.raises(ValueError, match='--max-seeds goes with'):
+        rule(plain, max_seeds=7)

@@ -9,8 +9,10 @@ from mmengine.config import Config
 
 SUITE_FIELDS = ('name', 'seeds', 'tasks')
 # 'launcher': the old name of 'distributed' (until 0.3).
-OPTIONAL_SUITE_FIELDS = ('datasets', 'profile', 'distributed', 'launcher')
+OPTIONAL_SUITE_FIELDS = ('datasets', 'profile', 'distributed', 'launcher',
+                         'until_mde')
 DISTRIBUTED_FIELDS = ('type', 'gpus', 'nnodes')
+UNTIL_MDE_FIELDS = ('target', 'max_seeds')
 GENERATED_KINDS = ('coco', 'cityscapes')
 CONTROL_PREFIX = 'control'
 
@@ -120,6 +122,9 @@ class Suite:
     # runs each cell under torchrun; None: one process.
     distributed: Optional[dict]
     source: str
+    # The preset's own stopping rule, dict(target=REL, max_seeds=N): what
+    # --until-mde REL --max-seeds N asks for when the command line does not.
+    until_mde: Optional[dict] = None
 
     def seeds_of(self, task: Task) -> List[int]:
         return list(task.seeds if task.seeds is not None else self.seeds)
@@ -210,6 +215,18 @@ def _task(path: str, task: dict, datasets: dict) -> Task:
     return task
 
 
+def _optional_dict(path: str, key: str, value, form: str, allowed,
+                   required) -> Optional[dict]:
+    """``value`` of the suite's optional entry ``key``: None, or a dict
+    of the ``allowed`` names (``form`` shows it in the error)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f'{path}: {key} must be {form}, got {value!r}')
+    _check_names(f'{path}: {key}', value, allowed, required=required)
+    return value
+
+
 def _distributed(path: str, spec) -> Optional[dict]:
     """The suite's ``distributed`` entry, also under its old name
     ``launcher`` (which now names the command line's choice of where cells
@@ -221,14 +238,12 @@ def _distributed(path: str, spec) -> Optional[dict]:
         warnings.warn(f'{path}: the suite key launcher=dict(...) is now '
                       'named distributed=dict(...); rename it (the old name '
                       'is read until mmdrconv 0.3)', FutureWarning)
-    distributed = spec.get('distributed', spec.get('launcher'))
+    distributed = _optional_dict(
+        path, 'distributed', spec.get('distributed', spec.get('launcher')),
+        "dict(type='torchrun', gpus=G, nnodes=N)", DISTRIBUTED_FIELDS,
+        required=('type', ))
     if distributed is None:
         return None
-    if not isinstance(distributed, dict):
-        raise ValueError(f"{path}: distributed must be dict(type='torchrun', "
-                         f'gpus=G, nnodes=N), got {distributed!r}')
-    _check_names(f'{path}: distributed', distributed, DISTRIBUTED_FIELDS,
-                 required=('type', ))
     if distributed['type'] != 'torchrun':
         raise ValueError(f"{path}: distributed type must be 'torchrun', got "
                          f"{distributed['type']!r}")
@@ -237,6 +252,26 @@ def _distributed(path: str, spec) -> Optional[dict]:
             raise ValueError(f'{path}: distributed {name} must be a positive '
                              f'int, got {distributed[name]!r}')
     return dict(distributed)
+
+
+def _until_mde(path: str, spec) -> Optional[dict]:
+    """The suite's ``until_mde=dict(target=REL, max_seeds=N)``."""
+    rule = _optional_dict(path, 'until_mde', spec.get('until_mde'),
+                          'dict(target=REL, max_seeds=N)', UNTIL_MDE_FIELDS,
+                          required=UNTIL_MDE_FIELDS)
+    if rule is None:
+        return None
+    target, max_seeds = rule['target'], rule['max_seeds']
+    if isinstance(target, bool) or not isinstance(target, (int, float)) \
+            or not 0 < target < 1:
+        raise ValueError(f'{path}: until_mde target is a relative '
+                         f'difference in (0, 1), e.g. 0.05 for 5%, got '
+                         f'{target!r}')
+    if not _positive_int(max_seeds) or max_seeds < max(2, len(spec.seeds)):
+        raise ValueError(f'{path}: until_mde max_seeds must be an int at '
+                         f'least 2 and the suite\'s {len(spec.seeds)} seeds, '
+                         f'got {max_seeds!r}')
+    return dict(target=float(target), max_seeds=max_seeds)
 
 
 def load_suite(path: str, work_dir: Optional[str] = None,
@@ -266,4 +301,5 @@ def load_suite(path: str, work_dir: Optional[str] = None,
                  datasets=datasets,
                  work_dir=work_dir or osp.join('work_dirs', spec.name),
                  profile=dict(spec.get('profile', {})),
-                 distributed=_distributed(path, spec), source=path)
+                 distributed=_distributed(path, spec), source=path,
+                 until_mde=_until_mde(path, spec))

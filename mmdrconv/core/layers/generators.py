@@ -71,6 +71,19 @@ class MixtureFilters(nn.Module):
                                kw, group_channels)
         return filters.permute(0, 1, 2, 5, 3, 4)
 
+    def _apply(self, fn, recurse=True):
+        # Module.to(memory_format=torch.channels_last) converts 5-D tensors
+        # too and raises on them ("required rank 4", torch 2.x); the bases
+        # (n, O, C/g, kh, kw) go through ``fn`` as the 4-D conv weight
+        # (n*O, C/g, kh, kw) they are, already in channels-last order, so
+        # that call works and every shape-keeping ``fn`` (dtype, device)
+        # acts as before.
+        def as_conv_weight(t):
+            if t.dim() != 5:
+                return fn(t)
+            return fn(t.flatten(0, 1)).unflatten(0, t.shape[:2])
+        return super()._apply(as_conv_weight, recurse)
+
     def multiply_adds(self, x: Tensor) -> int:
         return x.shape[0] * (self.routing.in_features *
                              self.routing.out_features +
