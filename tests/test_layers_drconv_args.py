@@ -3,8 +3,9 @@
 Values against nn.Conv2d: a DRConv with one region is a per-sample
 convolution, and a fresh modulated DRConv equals its convolution, in every
 padding mode; parameters follow ``dtype`` and ``device`` (including 'meta').
-Also: ``mixture_algorithm`` apart from ``backend``, and checkpoints of the
-modulated layer saved under its old generator name.
+Also: ``mixture_algorithm`` apart from ``backend``, checkpoints of the
+modulated layer saved under its old generator name, and its scale MLP's
+width by kernel taps (files of the wider, older 1x1 MLP load with theirs).
 """
 import pytest
 import torch
@@ -175,3 +176,92 @@ def test_a_mixture_state_dict_into_a_modulated_layer_names_real_keys():
         'filter_generator.routing.bias'}
     assert sorted(result.missing_keys) == sorted(
         k for k in modulated.state_dict() if k not in state)
+
+
+@pytest.mark.parametrize('in_channels,kernel_size,hidden', [
+    (64, 3, 16),     # 9 taps: in_channels / 4, as before version 3
+    (64, 5, 16),     # more taps: the same
+    (576, 1, 16),    # 1x1: 1/9 of that
+    (64, 1, 8),      # at least 8
+    (192, (1, 3), 16),  # 3 taps: a third
+])
+def test_scale_mlp_width_follows_the_kernel_taps(in_channels, kernel_size,
+                                                 hidden):
+    layer = DRConv(in_channels, 32, kernel_size)
+    generator = layer.channel_scale_generator
+    assert generator.fc1.out_features == generator.fc2.in_features == hidden
+    assert generator.fc1.weight.shape == (hidden, in_channels)
+
+
+def test_a_1x1_layers_scale_mlp_is_lighter_than_its_convolution():
+    # MobileNetV2's widest pointwise conv: before version 3 its scale MLP
+    # held 2.1 times the convolution's weights.
+    layer = DRConv(160, 960, 1)
+    mlp = sum(p.numel() for p in layer.channel_scale_generator.parameters())
+    assert mlp < 0.5 * layer.weight.numel()
+
+
+def test_a_file_of_the_wider_scale_mlp_loads_with_its_width():
+    # What version 2 built for a 1x1 conv of 64 channels: hidden 16, not 8.
+    source = randomize(DRConv(64, 48, 1, hidden_ratio=2.25, region_num=4))
+    assert source.channel_scale_generator.fc1.out_features == 16
+    fresh = DRConv(64, 48, 1, region_num=4)
+    params = list(fresh.parameters())
+    optimizer = torch.optim.SGD(params, lr=0.1)  # built before loading
+    fresh.load_state_dict(source.state_dict())  # strict
+    assert [p is q for p, q in zip(params, fresh.parameters())] == \
+        [True] * len(params)
+    assert fresh.channel_scale_generator.fc1.out_features == 16
+    x = torch.randn(2, 64, 5, 6)
+    torch.testing.assert_close(fresh(x), source(x))
+    fresh(x).sum().backward()
+    optimizer.step()  # gradients and parameters of the adopted shapes
+    assert not torch.equal(fresh.channel_scale_generator.fc1.weight,
+                           source.channel_scale_generator.fc1.weight)
+    # A file whose MLP does not fit the layer otherwise still fails.
+    state = source.state_dict()
+    state['channel_scale_generator.fc2.weight'] = torch.zeros(4 * 48, 12)
+    with pytest.raises(RuntimeError, match='size mismatch'):
+        DRConv(64, 48, 1, region_num=4).load_state_dict(state)
+
+
+def test_the_checkpoint_check_accepts_the_wider_scale_mlp():
+    pytest.importorskip('mmengine')
+    from mmdrconv.openmmlab.checkpoint import checkpoint_mismatch
+    model = nn.Sequential(DRConv(64, 48, 1, region_num=4))
+    old = nn.Sequential(DRConv(64, 48, 1, region_num=4, hidden_ratio=2.25))
+    assert checkpoint_mismatch(model, old.state_dict()) is None
+    state = old.state_dict()
+    state['0.channel_scale_generator.fc1.bias'] = torch.zeros(12)
+    assert 'with other shapes' in checkpoint_mismatch(model, state)
+
+
+def test_nchw_input_of_a_1x1_layer_matches_the_channels_last_path():
+    # An NCHW input to a 1x1 layer that does not widen it is read by a GEMM
+    # over its transposed planes; values and gradients as the converted
+    # input's convolution, and as the naive reference.
+    torch.manual_seed(0)
+    layer = randomize(DRConv(12, 8, 1, region_num=4))
+    x = torch.randn(2, 12, 5, 7)
+    assert layer._reads_planes_as_rows(x)
+    x_last = x.contiguous(memory_format=torch.channels_last)
+    assert not layer._reads_planes_as_rows(x_last)
+    assert not DRConv(8, 12, 1)._reads_planes_as_rows(torch.randn(1, 8, 3, 3))
+    results = []
+    for inp in (x, x_last):
+        inp = inp.clone().requires_grad_()
+        layer.zero_grad()
+        y = layer(inp)
+        y.backward(torch.linspace(-1, 1, y.numel()).view(y.shape))
+        results.append((y, inp.grad,
+                        [p.grad.clone() for p in layer.parameters()]))
+    (y, grad_x, grads), (y_ref, grad_x_ref, grads_ref) = results
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(grad_x, grad_x_ref)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref)
+    with torch.no_grad():
+        naive = naive_region_conv(x, layer.region_filters(x), layer.guide(x),
+                                  layer.bias, 1, 0, 1, 1)
+        torch.testing.assert_close(layer(x), naive, rtol=1e-4, atol=1e-4)

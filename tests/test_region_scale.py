@@ -1,6 +1,7 @@
 """region_scale and packed_region_scale on the PyTorch path: both memory
 layouts (channels-last rows, NCHW planes) against a one-hot reference, and
-the region rule's vectorised form against max()."""
+the region rule's vectorised form against max(); inference (nothing to
+record) without the autograd Function, with the same values."""
 import pytest
 import torch
 from torch.autograd import grad, gradgradcheck
@@ -155,3 +156,37 @@ def test_packed_cuda_matches_cpu(backend, layout):
         results.append([y, *grad(y, args, dy)])
     for got, want in zip(results[1], results[0]):
         torch.testing.assert_close(got.cpu(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_inference_runs_without_the_autograd_function(layout, monkeypatch):
+    # Where autograd records nothing the forward runs directly (no Function,
+    # no saved tensors), with the values of the recorded call.
+    from mmdrconv.core.ops import region_scale_op
+    torch.manual_seed(0)
+    out = in_layout(torch.randn(2, 6, 5, 7), layout)
+    scales, guide = torch.randn(2, 3, 6), torch.randn(2, 3, 5, 7)
+    both = torch.cat([out, guide], 1).contiguous(
+        memory_format=torch.channels_last)
+    bias, guide_bias = torch.randn(6), torch.randn(3)
+    recorded = region_scale(*leaves(out, scales, guide), bias)
+    recorded_packed = packed_region_scale(*leaves(both, scales), guide_bias,
+                                          bias)
+
+    def refuse(*args):
+        raise AssertionError('the autograd Function ran in inference')
+    for function in (region_scale_op.RegionScaleFunction,
+                     region_scale_op.PackedRegionScaleFunction):
+        monkeypatch.setattr(function, 'apply', refuse)
+    with torch.no_grad():
+        y = region_scale(out, scales, guide, bias)
+        y_packed = packed_region_scale(both, scales, guide_bias, bias)
+    y_plain = region_scale(out, scales, guide, bias)  # nothing needs grad
+    for a, b in ((y, recorded), (y_plain, recorded),
+                 (y_packed, recorded_packed)):
+        assert torch.equal(a, b.detach())
+    torch.testing.assert_close(y_packed, region_scale(
+        both[:, :6], scales, both[:, 6:] + guide_bias.view(1, -1, 1, 1),
+        bias))
+    with pytest.raises(AssertionError, match='Function ran'):
+        region_scale(*leaves(out), scales, guide, bias)

@@ -344,16 +344,23 @@ def checkpoint_mismatch(model: torch.nn.Module,
     # DDP-saved checkpoints prefix every key; mmengine strips it on load too.
     given = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state_dict.items()}
+    adopted = set()  # shapes the layer takes from the file as it loads
     for name, module in model.named_modules():  # keys of older versions
+        prefix = f'{name}.' if name else ''
         upgrade = getattr(module, 'upgrade_state_dict', None)
         if upgrade is not None:
-            upgrade(given, f'{name}.' if name else '')
+            upgrade(given, prefix)
+        stored_width = getattr(module, 'stored_hidden_width', None)
+        if stored_width is not None and \
+                stored_width(given, prefix) is not None:
+            adopted.update(f'{prefix}channel_scale_generator.{k}'
+                           for k in module.SCALE_MLP_KEYS)
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
     reshaped = [
         f'{k} {tuple(given[k].shape)} vs model {tuple(v.shape)}'
         for k, v in expected.items()
-        if k in given and hasattr(given[k], 'shape')
+        if k in given and hasattr(given[k], 'shape') and k not in adopted
         and tuple(given[k].shape) != tuple(v.shape)
     ]
     parts: List[str] = []

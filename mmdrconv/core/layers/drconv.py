@@ -22,22 +22,17 @@ from torch import Tensor
 from ..ops import (packed_region_scale, region_conv, region_index,
                    region_scale)
 from ..ops.checks import as_pair
+from ..ops.export_forms import autocast_enabled, is_exporting
 from ..ops.geometry import conv_output_size
 from ..ops.mixture_conv import (check_mixture_algorithm, mixed_output_conv,
                                  mixes_outputs)
-from .generators import MixtureFilters, PaperFilters, RegionChannelScales
+from .generators import (MixtureFilters, PaperFilters, RegionChannelScales,
+                         scale_hidden_width)
 
 IntPair = Union[int, Tuple[int, int]]
 
 GENERATORS = ('modulated', 'mixture', 'paper')
 PADDING_MODES = ('zeros', 'reflect', 'replicate', 'circular')
-
-
-def _autocast_enabled(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except RuntimeError:  # a device type without autocast (e.g. 'meta')
-        return False
 
 
 class DRConv(nn.Module):
@@ -70,7 +65,9 @@ class DRConv(nn.Module):
             conv's parameters).
         num_bases: kernels mixed per region in ``'mixture'`` mode.
         hidden_ratio: hidden width of the ``'modulated'`` scale MLP as a
-            fraction of ``in_channels``.
+            fraction of ``in_channels``, for kernels of 9 taps or more;
+            smaller kernels scale it down by their taps (1/9 for 1x1),
+            at least 8 (``generators.scale_hidden_width``).
     """
 
     transposed = False
@@ -201,7 +198,7 @@ class DRConv(nn.Module):
             raise TypeError(f'{type(self).__name__} expects a floating-point '
                             f'input, got {x.dtype}')
         weight = self.guide.weight
-        if x.dtype != weight.dtype and not _autocast_enabled(x.device.type):
+        if x.dtype != weight.dtype and not autocast_enabled(x.device.type):
             # (nn.Conv2d refuses it too; the generators' error would not
             # say which tensors differ)
             raise TypeError(
@@ -260,6 +257,16 @@ class DRConv(nn.Module):
                     f'generator={self.generator!r}')
 
 
+def pointwise_rows(x: Tensor, weight: Tensor) -> Tensor:
+    """``conv2d(x, weight)`` of an NCHW ``x`` and a 1x1 ``weight`` (O, C,
+    1, 1), computed as a GEMM of the transposed (B, H*W, C) planes: a
+    channels-last (B, O, H, W) result without copying ``x`` first."""
+    batch, channels, height, width = x.shape
+    rows = torch.matmul(x.view(batch, channels, height * width).transpose(
+        1, 2), weight.view(weight.shape[0], channels).t())
+    return rows.view(batch, height, width, -1).permute(0, 3, 1, 2)
+
+
 class ModulatedDRConv(DRConv):
     """DRConv whose region filters are ``weight * scales[b, r]`` (per output
     channel). The output is then ``conv(x, weight)`` scaled by the pixel's
@@ -271,7 +278,8 @@ class ModulatedDRConv(DRConv):
     """
 
     # 2: ``filter_generator`` renamed ``channel_scale_generator``.
-    _version = 2
+    # 3: the scale MLP's hidden width scaled down for kernels under 3x3.
+    _version = 3
     _OLD_GENERATOR_KEY = 'filter_generator.'
     # What version 1 saved under it (the channel scales' two layers); a
     # mixture or paper layer's ``filter_generator.*`` keys are not renamed.
@@ -291,7 +299,8 @@ class ModulatedDRConv(DRConv):
         self.weight = nn.Parameter(
             torch.empty(out_channels, in_channels // groups,
                         *self.kernel_size, **self._factory))
-        hidden = max(8, int(in_channels * hidden_ratio))
+        hidden = scale_hidden_width(in_channels, self.kernel_size,
+                                    hidden_ratio)
         self.channel_scale_generator = RegionChannelScales(
             in_channels, out_channels, region_num, hidden, **self._factory)
         self._add_bias_and_init()
@@ -311,8 +320,40 @@ class ModulatedDRConv(DRConv):
             if old + name in state_dict:
                 state_dict.setdefault(new + name, state_dict.pop(old + name))
 
+    SCALE_MLP_KEYS = ('fc1.weight', 'fc1.bias', 'fc2.weight')
+
+    def stored_hidden_width(self, state_dict: dict,
+                            prefix: str = '') -> Optional[int]:
+        """The scale MLP's hidden width in ``state_dict`` where it differs
+        from this layer's and the file's MLP otherwise fits (files of
+        version 1-2 gave 1x1 layers 9 times the width of version 3); None
+        otherwise. Loading adopts it (checkpoint checks ask here too)."""
+        generator = self.channel_scale_generator
+        inputs, outputs = generator.fc1.in_features, generator.fc2.out_features
+        stored = [state_dict.get(f'{prefix}channel_scale_generator.{k}')
+                  for k in self.SCALE_MLP_KEYS]
+        if any(getattr(t, 'shape', None) is None for t in stored):
+            return None
+        hidden = stored[0].shape[0] if stored[0].dim() == 2 else None
+        if hidden is None or hidden == generator.fc1.out_features or \
+                tuple(stored[0].shape) != (hidden, inputs) or \
+                tuple(stored[1].shape) != (hidden, ) or \
+                tuple(stored[2].shape) != (outputs, hidden):
+            return None
+        return hidden
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         self.upgrade_state_dict(state_dict, prefix)
+        hidden = self.stored_hidden_width(state_dict, prefix)
+        if hidden is not None:
+            # Resized in place: the Parameter objects stay, so an optimizer
+            # built before loading (mmengine's resume) still holds them.
+            fc1 = self.channel_scale_generator.fc1
+            fc2 = self.channel_scale_generator.fc2
+            fc1.weight.data = fc1.weight.new_empty(hidden, fc1.in_features)
+            fc1.bias.data = fc1.bias.new_empty(hidden)
+            fc2.weight.data = fc2.weight.new_empty(fc2.out_features, hidden)
+            fc1.out_features = fc2.in_features = hidden
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def init_weights(self) -> None:
@@ -331,20 +372,38 @@ class ModulatedDRConv(DRConv):
         # is channels-last, as nn.Conv2d's is for channels-last weights.
         self._check_input(x)
         scales = self.channel_scale_generator(x)
-        x = self._pad_extra(x).contiguous(memory_format=torch.channels_last)
         if self.groups == 1:
             # The guide shares the convolution (m extra output channels), so
             # x is read once; its bias is added to the m guide channels
             # alone.
-            both = F.conv2d(x, torch.cat([self.weight, self.guide.weight]),
-                            None, self.stride, self._conv_padding,
-                            self.dilation)
+            weight = torch.cat([self.weight, self.guide.weight])
+            if self._reads_planes_as_rows(x):
+                both = pointwise_rows(x, weight)
+            else:
+                x = self._pad_extra(x).contiguous(
+                    memory_format=torch.channels_last)
+                both = F.conv2d(x, weight, None, self.stride,
+                                self._conv_padding, self.dilation)
             return packed_region_scale(both, scales, self.guide.bias,
                                        self.bias, backend=self.backend)
+        x = self._pad_extra(x).contiguous(memory_format=torch.channels_last)
         out = F.conv2d(x, self.weight, None, self.stride,
                        self._conv_padding, self.dilation, self.groups)
         return region_scale(out, scales, self.guide_logits(x), self.bias,
                             backend=self.backend)
+
+    def _reads_planes_as_rows(self, x: Tensor) -> bool:
+        """Whether this call takes :func:`pointwise_rows`: an NCHW input on
+        the CPU to a plain 1x1 conv that does not widen it. There a GEMM
+        over the transposed planes skips the input's conversion to
+        channels-last; widening convs (32 -> 192) were measured faster
+        converted (docs/benchmarks.md, "NCHW inputs of 1x1 convs")."""
+        return (self.kernel_size == (1, 1) and self.stride == (1, 1)
+                and self._conv_padding == (0, 0)
+                and self._extra_padding is None
+                and self.in_channels >= self.out_channels
+                and x.device.type == 'cpu' and x.is_contiguous()
+                and not is_exporting())
 
     def multiply_adds(self, x: Tensor, y: Tensor) -> int:
         # Plus the per-pixel scaling.

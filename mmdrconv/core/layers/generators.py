@@ -161,6 +161,22 @@ class PaperFilters(nn.Module):
         return x.shape[0] * kh * kw * per_position
 
 
+def scale_hidden_width(in_channels: int, kernel_size: Tuple[int, int],
+                       hidden_ratio: float) -> int:
+    """Hidden width of :class:`RegionChannelScales` for a DRConv layer:
+    ``hidden_ratio`` x ``in_channels`` for kernels of 9 taps or more, scaled
+    down by the taps of smaller ones (1/9 for a 1x1), at least 8.
+
+    The second layer holds m x O x hidden weights: at 3x3 about
+    ``hidden_ratio`` x m / 9 of the convolution's O x C x 9. Without the
+    scaling a 1x1 DRConv's MLP held m x ``hidden_ratio`` = 2 times its
+    convolution's weights (docs/benchmarks.md, "The scale MLP of 1x1
+    convs").
+    """
+    taps = kernel_size[0] * kernel_size[1]
+    return max(8, int(in_channels * hidden_ratio * min(1.0, taps / 9)))
+
+
 class RegionChannelScales(nn.Module):
     """Per-sample, per-region output-channel scales 1 + fc(GAP(x)): (B, m, O).
 

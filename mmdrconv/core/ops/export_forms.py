@@ -25,7 +25,6 @@ These forms have no softmax-surrogate guide gradient (argmax passes none):
 they are meant for inference graphs. Training and ``torch.compile`` keep the
 autograd Functions.
 """
-import contextlib
 from typing import Optional, Tuple
 
 import torch
@@ -136,6 +135,21 @@ def adaptive_avg_pool2d_export(x: Tensor, output_size: Tuple[int,
 _disable_compile = getattr(torch, '_disable_dynamo', torch.compiler.disable)
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (False for device types
+    without autocast, e.g. 'meta')."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:
+        return False
+
+
+def _records_graph(args) -> bool:
+    """Whether autograd would record a call on ``args``."""
+    return torch.is_grad_enabled() and any(
+        isinstance(a, torch.Tensor) and a.requires_grad for a in args)
+
+
 @_disable_compile
 def apply_eager(function, *args):
     """``function.apply(*args)``, opaque to torch.compile, with autocast off
@@ -146,11 +160,17 @@ def apply_eager(function, *args):
     many small graphs and recompile them as region counts change. Marked
     disabled, each call is one clean graph break and runs eagerly, with its
     own autograd backward.
+
+    Where autograd records nothing (inference) and ``function`` has an
+    ``inference`` method (its forward, without a ctx), that runs instead:
+    the Function machinery and the saved tensors cost a small layer's call
+    about as much as its arithmetic.
     """
+    call = function.apply
+    if not _records_graph(args):
+        call = getattr(function, 'inference', call)
     device_type = args[0].device.type
-    try:
-        no_autocast = torch.autocast(device_type, enabled=False)
-    except RuntimeError:  # a device without autocast (e.g. 'meta')
-        no_autocast = contextlib.nullcontext()
-    with no_autocast:
-        return function.apply(*args)
+    if not autocast_enabled(device_type):
+        return call(*args)
+    with torch.autocast(device_type, enabled=False):
+        return call(*args)

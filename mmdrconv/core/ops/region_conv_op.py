@@ -15,7 +15,8 @@ from torch import Tensor
 
 from .checks import IntPair, check_region_conv_inputs
 from .double_backward import region_conv_gradients, twice_differentiable
-from .export_forms import apply_eager, is_exporting, region_conv_export
+from .export_forms import (apply_eager, autocast_enabled, is_exporting,
+                           region_conv_export)
 from .geometry import output_memory_format
 from .layout import Geometry, Plan, filter_rows
 from .regions import surrogate_guide_grad
@@ -262,7 +263,7 @@ def region_conv(x: Tensor,
         return x.new_empty((x.shape[0], filters.shape[2], geom.out_h,
                             geom.out_w), dtype=dtype)
     device_type = x.device.type
-    if torch.is_autocast_enabled(device_type):
+    if autocast_enabled(device_type):
         # Autocast runs convolutions in its lower precision; so do we.
         dtype = torch.get_autocast_dtype(device_type)
     else:

@@ -162,6 +162,11 @@ def _gradients(out: Tensor, scales: Tensor, guide: Tensor, keys: Tensor,
 class RegionScaleFunction(torch.autograd.Function):
 
     @staticmethod
+    def inference(out, scales, guide, bias):
+        """The forward where autograd records nothing (``apply_eager``)."""
+        return _scale(out, scales, guide, bias)[0]
+
+    @staticmethod
     def forward(ctx, out, scales, guide, bias):
         y, keys = _scale(out, scales, guide, bias)
         ctx.save_for_backward(out, scales, guide, keys)
@@ -183,13 +188,21 @@ def split_packed(both: Tensor, guide_bias: Optional[Tensor],
                  channels: int) -> Tuple[Tensor, Tensor]:
     """The output and the guide logits (plus ``guide_bias``) of a packed
     map: its first ``channels`` channels and the rest."""
-    out, guide = both[:, :channels], both[:, channels:]
+    # narrow: a few microseconds less than slicing by [], per call.
+    out = both.narrow(1, 0, channels)
+    guide = both.narrow(1, channels, both.shape[1] - channels)
     if guide_bias is not None:
         guide = guide + guide_bias.view(1, -1, 1, 1)
     return out, guide
 
 
 class PackedRegionScaleFunction(torch.autograd.Function):
+
+    @staticmethod
+    def inference(both, scales, guide_bias, bias):
+        """The forward where autograd records nothing (``apply_eager``)."""
+        out, guide = split_packed(both, guide_bias, scales.shape[2])
+        return _scale(out, scales, guide, bias)[0]
 
     @staticmethod
     def forward(ctx, both, scales, guide_bias, bias):
@@ -213,8 +226,7 @@ class PackedRegionScaleFunction(torch.autograd.Function):
         grad_out, grad_scales, grad_guide = _gradients(
             out, scales, guide, keys, grad_y,
             (need_both, need_scales, need_both or need_guide_bias),
-            *((grad_both[:, :channels], grad_both[:, channels:])
-              if need_both else ()))
+            *(split_packed(grad_both, None, channels) if need_both else ()))
         grad_guide_bias = grad_guide.sum((0, 2, 3)) \
             if need_guide_bias else None
         grad_bias = grad_y.sum((0, 2, 3)) \
