@@ -353,8 +353,7 @@ def checkpoint_mismatch(model: torch.nn.Module,
         stored_width = getattr(module, 'stored_hidden_width', None)
         if stored_width is not None and \
                 stored_width(given, prefix) is not None:
-            adopted.update(f'{prefix}channel_scale_generator.{k}'
-                           for k in module.SCALE_MLP_KEYS)
+            adopted.update(prefix + k for k in module.SCALE_MLP_KEYS)
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
     reshaped = [

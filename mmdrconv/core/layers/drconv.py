@@ -320,18 +320,21 @@ class ModulatedDRConv(DRConv):
             if old + name in state_dict:
                 state_dict.setdefault(new + name, state_dict.pop(old + name))
 
-    SCALE_MLP_KEYS = ('fc1.weight', 'fc1.bias', 'fc2.weight')
+    # The state-dict keys whose shapes follow the scale MLP's hidden width.
+    SCALE_MLP_KEYS = ('channel_scale_generator.fc1.weight',
+                      'channel_scale_generator.fc1.bias',
+                      'channel_scale_generator.fc2.weight')
 
     def stored_hidden_width(self, state_dict: dict,
                             prefix: str = '') -> Optional[int]:
         """The scale MLP's hidden width in ``state_dict`` where it differs
-        from this layer's and the file's MLP otherwise fits (files of
-        version 1-2 gave 1x1 layers 9 times the width of version 3); None
-        otherwise. Loading adopts it (checkpoint checks ask here too)."""
+        from this layer's and the file's MLP otherwise fits (as in files of
+        version 1-2, which gave 1x1 layers 9 times the width of version 3);
+        None otherwise. Loading adopts it (checkpoint checks ask here too).
+        """
         generator = self.channel_scale_generator
         inputs, outputs = generator.fc1.in_features, generator.fc2.out_features
-        stored = [state_dict.get(f'{prefix}channel_scale_generator.{k}')
-                  for k in self.SCALE_MLP_KEYS]
+        stored = [state_dict.get(prefix + k) for k in self.SCALE_MLP_KEYS]
         if any(getattr(t, 'shape', None) is None for t in stored):
             return None
         hidden = stored[0].shape[0] if stored[0].dim() == 2 else None
@@ -397,7 +400,8 @@ class ModulatedDRConv(DRConv):
         the CPU to a plain 1x1 conv that does not widen it. There a GEMM
         over the transposed planes skips the input's conversion to
         channels-last; widening convs (32 -> 192) were measured faster
-        converted (docs/benchmarks.md, "NCHW inputs of 1x1 convs")."""
+        converted (docs/benchmarks.md, "Fewer per-call costs, a lighter
+        1x1 scale MLP, NCHW 1x1 inputs")."""
         return (self.kernel_size == (1, 1) and self.stride == (1, 1)
                 and self._conv_padding == (0, 0)
                 and self._extra_padding is None

@@ -170,8 +170,8 @@ def scale_hidden_width(in_channels: int, kernel_size: Tuple[int, int],
     The second layer holds m x O x hidden weights: at 3x3 about
     ``hidden_ratio`` x m / 9 of the convolution's O x C x 9. Without the
     scaling a 1x1 DRConv's MLP held m x ``hidden_ratio`` = 2 times its
-    convolution's weights (docs/benchmarks.md, "The scale MLP of 1x1
-    convs").
+    convolution's weights (docs/benchmarks.md, "Fewer per-call costs, a
+    lighter 1x1 scale MLP, NCHW 1x1 inputs").
     """
     taps = kernel_size[0] * kernel_size[1]
     return max(8, int(in_channels * hidden_ratio * min(1.0, taps / 9)))
