@@ -61,6 +61,9 @@ def test_generation_never_deletes_data_it_did_not_write(tmp_path):
     (dict(seed=-1), 'seed must be an int >= 0, got -1'),
     (dict(appearance_cue=1.5), r'appearance_cue must be a probability in '
      r'\[0, 1\], got 1.5'),
+    (dict(object_size=(0.6, 0.3)), r'object_size must be \(low, high\) '
+     r'fractions .* got \(0.6, 0.3\)'),
+    (dict(object_size=(0.0, 0.5)), 'object_size must be'),
 ])
 def test_generate_refuses_bad_options(tmp_path, options, error):
     from mmdrconv.datasets import generate
@@ -79,6 +82,8 @@ def test_generate_refuses_bad_options(tmp_path, options, error):
     (['--height', '64'], '--height and --width go together'),
     (['--appearance-cue', '2'], 'argument --appearance-cue: must be a '
      'probability in [0, 1], got 2'),
+    (['--object-size', '0.5', '1.5'], 'object_size must be (low, high) '
+     'fractions of the shorter image side'),
 ])
 def test_generate_data_tool_refuses_bad_options(tmp_path, capsys, argv,
                                                 error):
@@ -128,3 +133,33 @@ def test_appearance_cue_of_one_is_the_default_data(tmp_path):
              for name in ('default', 'one', 'zero')}
     assert (image['one'] == image['default']).all()
     assert not (image['zero'] == image['default']).all()
+
+
+def test_object_size_sets_the_objects_scale_and_keeps_default_data(
+        tmp_path):
+    """The default range gives the data of earlier versions, byte for byte;
+    a larger range gives larger boxes."""
+    import json
+
+    import numpy as np
+    from mmdrconv.datasets import generate
+    runs = dict(default={}, explicit=dict(object_size=(0.15, 0.5)),
+                large=dict(object_size=(0.5, 0.7)))
+    for name, options in runs.items():
+        generate('coco', str(tmp_path / name), num_train=6, num_val=1,
+                 seed=4, **options)
+    ann = {name: json.loads((tmp_path / name / 'annotations' /
+                             'instances_train.json').read_text())
+           for name in runs}
+    assert ann['explicit'] == ann['default']
+    assert (tmp_path / 'explicit' / 'train' / 'train_000000.png'
+            ).read_bytes() == (tmp_path / 'default' / 'train' /
+                               'train_000000.png').read_bytes()
+
+    def sides(name):  # visible part's box, so occlusion can only shrink it
+        return np.array([max(a['bbox'][2:]) for a in
+                         ann[name]['annotations']])
+    # an unoccluded object's longer box side is at most ~its drawn side
+    assert sides('default').max() <= 0.5 * 128 * 1.15
+    assert np.median(sides('large')) > 0.5 * 128 * 0.8
+    assert np.median(sides('large')) > 1.5 * np.median(sides('default'))

@@ -3,6 +3,7 @@ street scenes, deterministic from --seed.
 
     python tools/generate_data.py {coco,cityscapes} OUT_DIR [--train N]
         [--val N] [--height H --width W] [--seed S] [--appearance-cue P]
+        [--object-size LOW HIGH]
 
 Regenerating into OUT_DIR replaces the data generated there before; a
 folder another run is generating into is refused.
@@ -11,7 +12,8 @@ import argparse
 
 from mmdrconv.cli import at_least, probability, summary, user_errors
 from mmdrconv.datasets import generate
-from mmdrconv.datasets.synthetic import MIN_IMAGE_SIDE
+from mmdrconv.datasets.synthetic import (MIN_IMAGE_SIDE,
+                                         check_generate_options)
 
 
 def main(argv=None):
@@ -31,14 +33,25 @@ def main(argv=None):
                         help='probability that an object or region wears '
                         "its class's texture and colour (0: only shape "
                         'and layout tell the class; default 1)')
+    parser.add_argument('--object-size', type=float, nargs=2,
+                        metavar=('LOW', 'HIGH'),
+                        help='coco only: range of an object\'s side as '
+                        'fractions of the shorter image side (default '
+                        '0.15 0.5)')
     args = parser.parse_args(argv)
     if (args.height is None) != (args.width is None):
         parser.error('--height and --width go together: give both or '
                      'neither (the default size is per dataset)')
     options = dict(num_train=args.train, num_val=args.val, seed=args.seed,
                    appearance_cue=args.appearance_cue)
+    if args.object_size is not None:
+        options['object_size'] = tuple(args.object_size)
     if args.height is not None:
         options['image_size'] = (args.height, args.width)
+    try:
+        check_generate_options(args.dataset, options)
+    except ValueError as error:
+        parser.error(str(error))
     with user_errors():
         try:
             generate(args.dataset, args.out_dir, **options)

@@ -153,7 +153,8 @@ def _check_datasets(path: str, datasets: dict) -> None:
         where = f'{path}: dataset {name!r}'
         _check_names(where, data, ('kind', 'root', 'generate', 'num_train',
                                    'num_val', 'image_size', 'seed',
-                                   'max_objects', 'appearance_cue'),
+                                   'max_objects', 'appearance_cue',
+                                   'object_size'),
                      required=('root', ))
         if data.get('generate') and data.get('kind') not in GENERATED_KINDS:
             raise ValueError(f'{where}: generate=True needs kind in '

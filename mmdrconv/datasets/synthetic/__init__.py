@@ -48,6 +48,19 @@ def check_generate_options(task: str, options: dict) -> None:
             not 0 <= cue <= 1:
         raise ValueError(f'appearance_cue must be a probability in [0, 1], '
                          f'got {cue!r}')
+    object_size = options.get('object_size')
+    if object_size is not None:
+        if task != 'coco':
+            raise ValueError(f'object_size is an option of the coco '
+                             f'generator, not of {task!r}')
+        if not isinstance(object_size, (list, tuple)) or \
+                len(object_size) != 2 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for v in object_size) or \
+                not 0 < object_size[0] <= object_size[1] <= 1:
+            raise ValueError(
+                'object_size must be (low, high) fractions of the shorter '
+                f'image side with 0 < low <= high <= 1, got {object_size!r}')
     seed = options.get('seed', 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f'seed must be an int >= 0, got {seed!r}')

@@ -56,7 +56,12 @@ def _mask_polygons(mask: np.ndarray) -> List[List[float]]:
     return polygons
 
 
-def _coco_scene(rng, height, width, max_objects, appearance_cue=1.0):
+# Object side as a fraction of the image's shorter side (scale changes).
+DEFAULT_OBJECT_SIZE = (0.15, 0.5)
+
+
+def _coco_scene(rng, height, width, max_objects, appearance_cue=1.0,
+                object_size=DEFAULT_OBJECT_SIZE):
     image = np.empty((height, width, 3), np.float32)
     background = rng.uniform(70, 150, size=3)
     paint(image, np.ones((height, width), bool), rng, background,
@@ -65,7 +70,7 @@ def _coco_scene(rng, height, width, max_objects, appearance_cue=1.0):
     for _ in range(rng.integers(2, max_objects + 1)):
         label = int(rng.integers(len(COCO_CLASSES)))
         kind = COCO_CLASSES[label]
-        size = rng.uniform(0.15, 0.5) * min(height, width)  # scale changes
+        size = rng.uniform(*object_size) * min(height, width)
         cx, cy = rng.uniform(0.1, 0.9) * width, rng.uniform(0.1, 0.9) * height
         mask = _shape_mask(kind, height, width, cx, cy, size,
                            rng.uniform(0, np.pi))
@@ -89,13 +94,17 @@ def generate_coco(root: str,
                   image_size: Tuple[int, int] = (128, 128),
                   max_objects: int = 5,
                   seed: int = 0,
-                  appearance_cue: float = 1.0) -> Dict[str, str]:
+                  appearance_cue: float = 1.0,
+                  object_size: Tuple[float, float] = DEFAULT_OBJECT_SIZE
+                  ) -> Dict[str, str]:
     """Write a COCO-format instance dataset under ``root``.
 
     Layout: ``{train,val}/*.png`` and ``annotations/instances_{split}.json``
     with boxes, polygon masks, areas and categories. ``appearance_cue``:
     how often an object wears its class's texture and colour
     (:func:`~.textures.style_of`; below 1 the shape must tell the class).
+    ``object_size``: the range of an object's side, as fractions of the
+    image's shorter side, drawn uniformly.
     """
     from pycocotools import mask as mask_utils
     height, width = image_size
@@ -109,7 +118,7 @@ def generate_coco(root: str,
         images, annotations = [], []
         for index in range(count):
             image, objects = _coco_scene(rng, height, width, max_objects,
-                                         appearance_cue)
+                                         appearance_cue, object_size)
             file_name = f'{split}_{index:06d}.png'
             cv2.imwrite(osp.join(root, split, file_name), image[..., ::-1])
             image_id = index + 1
