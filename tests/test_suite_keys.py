@@ -470,6 +470,43 @@ def test_ctrl_c_ends_the_run_with_a_message_not_a_traceback(
         'checkpoints\n')
 
 
+def test_an_interrupted_invocation_counts_in_the_run_wall_time(
+        tmp_path, cells, capsys, monkeypatch):
+    """Ctrl-C after one of two cells: no report then, but the cell it
+    finished is reused, so the next report lists that invocation and adds
+    its time to the run's."""
+    from mmdrconv.suite import launchers
+    from mmdrconv.suite.invocations import INTERRUPTED_FILE
+    from mmdrconv.suite.run import run_suite
+    finish_cell = launchers.stream
+
+    def interrupt_the_second(command, *args, **kwargs):
+        if cells:
+            raise KeyboardInterrupt
+        return finish_cell(command, *args, **kwargs)
+
+    out = tmp_path / 'out'
+    monkeypatch.setattr(launchers, 'stream', interrupt_the_second)
+    with pytest.raises(SystemExit):
+        run_suite(write_suite(tmp_path), str(out), skip_profile=True)
+    assert len(cells) == 1 and not (out / 'results.json').exists()
+    stopped, = json.loads((out / INTERRUPTED_FILE).read_text())
+    assert stopped['interrupted'] and stopped['cells_run'] == 1
+    assert stopped['wall_time_s'] > 0
+
+    monkeypatch.setattr(launchers, 'stream', finish_cell)
+    run(write_suite(tmp_path), out, capsys)
+    assert len(cells) == 2
+    times = json.loads((out / 'results.json').read_text())['timing']
+    earlier, now = times['invocations']
+    assert earlier == dict(stopped, produced=1)
+    assert now['produced'] == 1
+    assert times['run_wall_time_s'] == pytest.approx(
+        stopped['wall_time_s'] + now['wall_time_s'])
+    report = (out / 'results.md').read_text()
+    assert f"- results from {stopped['started']} (interrupted): " in report
+
+
 def test_a_launcher_is_one_class_sharing_keys_and_results(
         tmp_path, cells, capsys):
     """A launcher that runs each job in this process (the interface of

@@ -22,7 +22,8 @@ from ..datasets import generate
 from ..fileio import load_json
 from ..runlock import hold_folder
 from .cell import check_cell
-from .invocations import invocation_record, timing
+from .invocations import (interrupted_invocations, invocation_record,
+                          record_interrupted, timing)
 from .jobs import Batch, SuiteError, cell_arguments, plan, profile_keys
 from .keys import cell_key
 from .launchers import Launcher, LocalLauncher, sigterm_as_interrupt
@@ -163,12 +164,21 @@ def _run_suite(suite: Suite, launcher: Launcher, skip_profile: bool,
             'started:\n' + '\n'.join(f'  - {f}' for f in failures) +
             "\nFix their config files, the task's cfg_options or the data "
             '(or leave them out of the suite file), then run again.')
-    launcher.run(suite, batch)
+    try:
+        launcher.run(suite, batch)
+    except KeyboardInterrupt:
+        # No report now, but the cells it finished will be reused: keep
+        # the time it took for the run's wall time.
+        record_interrupted(suite.work_dir, invocation_record(
+            started, invocation(), time.time() - start, batch.ran['cell'],
+            batch.ran['profile']))
+        raise
     wall_time_s = time.time() - start
     this = invocation_record(started, invocation(), wall_time_s,
                              batch.ran['cell'], batch.ran['profile'])
     times = timing(load_json(osp.join(suite.work_dir, 'results.json')),
-                   batch.results, batch.profiles, this)
+                   batch.results, batch.profiles, this,
+                   interrupted_invocations(suite.work_dir))
     report = write_report(suite, cells, batch.results, batch.profiles,
                           wall_time_s=wall_time_s,
                           jobs=launcher.cells_at_once, timing=times)
