@@ -14,6 +14,7 @@ from mmdrconv.cli import at_least, probability, summary, user_errors
 from mmdrconv.datasets import generate
 from mmdrconv.datasets.synthetic import (MIN_IMAGE_SIDE,
                                          check_generate_options)
+from mmdrconv.datasets.synthetic.coco import DEFAULT_OBJECT_SIZE
 
 
 def main(argv=None):
@@ -37,7 +38,7 @@ def main(argv=None):
                         metavar=('LOW', 'HIGH'),
                         help='coco only: range of an object\'s side as '
                         'fractions of the shorter image side (default '
-                        '0.15 0.5)')
+                        '%s %s)' % DEFAULT_OBJECT_SIZE)
     args = parser.parse_args(argv)
     if (args.height is None) != (args.width is None):
         parser.error('--height and --width go together: give both or '
